@@ -1,0 +1,111 @@
+"""The host's dnf (dnf4 or dnf5) pointed at the image rootfs with ``--installroot``.
+
+Host binaries: dnf (``dnf --version`` tells dnf4 from dnf5). Argument lists are built by pure
+functions from the plan, so tests check them as data; ``run_transaction`` is the only caller of
+the tool runner here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .errors import BuildError, CommandError
+from .tools import run
+
+if TYPE_CHECKING:
+    from .plan import Plan
+
+DNF4 = "dnf4"
+DNF5 = "dnf5"
+
+# Package specs dnf understands: names, globs, provides such as /usr/bin/sh, pkgconfig(x),
+# name-version, name.arch. No whitespace, no shell metacharacters, and never a leading '-' so a
+# recipe's package list can never turn into a dnf option.
+_SPEC_RE = re.compile(r"^[A-Za-z0-9_/][A-Za-z0-9_.+:~^/()*?\[\],-]*$")
+
+
+def check_packages(packages: Sequence[object]) -> list[str]:
+    checked = []
+    for spec in packages:
+        if not isinstance(spec, str) or not _SPEC_RE.match(spec) or len(spec) > 256:
+            raise BuildError(f"invalid package name {spec!r}: not a package name or provide")
+        checked.append(spec)
+    return checked
+
+
+def detect_flavour(version_output: str) -> str:
+    """dnf4 prints its version ('4.14.0') first; dnf5 says 'dnf5 version 5.x' or starts with 5."""
+    first = version_output.strip().splitlines()[0] if version_output.strip() else ""
+    if "dnf5" in version_output or re.match(r"^5\.", first):
+        return DNF5
+    return DNF4
+
+
+def host_flavour(dnf: str = "dnf") -> str:
+    return detect_flavour(run([dnf, "--version"], hint="cannot run the host's dnf").stdout)
+
+
+def common_argv(plan: Plan, root: str) -> list[str]:
+    """Options shared by every transaction: where to install and what to read."""
+    flavour = plan.dnf_flavour
+    argv = [
+        plan.dnf_command,
+        "-y",
+        f"--installroot={root}",
+        f"--releasever={plan.target.releasever}",
+        f"--config={plan.dnf_conf}",
+        f"--setopt=reposdir={','.join(plan.reposdirs)}",
+        f"--setopt=install_weak_deps={plan.weak_deps}",
+        f"--setopt=tsflags={'' if plan.docs else 'nodocs'}",
+        "--setopt=keepcache=False",
+        "--noplugins" if flavour == DNF4 else "--no-plugins",
+    ]
+    if flavour == DNF5:
+        # dnf5 otherwise reads vars (and config) from inside the empty installroot
+        argv.append(f"--setopt=varsdir={','.join(plan.varsdirs)}")
+    return argv
+
+
+def install_argv(plan: Plan, root: str, packages: Sequence[str]) -> list[str]:
+    return [*common_argv(plan, root), "install", *check_packages(packages)]
+
+
+def remove_argv(plan: Plan, root: str, packages: Sequence[str]) -> list[str]:
+    return [*common_argv(plan, root), "remove", *check_packages(packages)]
+
+
+_NO_MATCH = (
+    re.compile(r"No match for argument: (\S+)"),
+    re.compile(r"No match for argument:\s*(\S+)"),
+    re.compile(r"Unable to find a match: (.+)"),
+    re.compile(r"No package (\S+) available"),
+)
+
+
+def explain_failure(stdout: str, stderr: str) -> str:
+    """Turn dnf's output into the one cause a user needs to read."""
+    text = f"{stdout}\n{stderr}"
+    missing = sorted({m for rx in _NO_MATCH for m in rx.findall(text)})
+    if missing:
+        return f"package not found in the enabled repositories: {', '.join(missing)}"
+    problem = re.search(
+        r"^\s*(?:Problem|- ).*?(nothing provides .+|conflicts with .+)$", text, re.M
+    )
+    if problem:
+        return f"dependency problem: {problem.group(1).strip()}"
+    scriptlet = re.search(r"Error in (\S+) scriptlet in rpm package (\S+)", text)
+    if scriptlet:
+        return f"{scriptlet.group(1)} scriptlet of package {scriptlet.group(2)} failed"
+    return "dnf failed"
+
+
+def run_transaction(argv: Sequence[str], env: dict[str, str]) -> str:
+    try:
+        return run(argv, env=env).stdout
+    except CommandError as error:
+        cause = explain_failure(error.stdout, error.stderr)
+        raise CommandError(
+            error.argv, error.returncode, error.stderr, hint=cause, stdout=error.stdout
+        ) from None

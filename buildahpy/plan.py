@@ -1,0 +1,165 @@
+"""The plan: everything a build will do, decided before anything is created.
+
+Pure: from a Recipe, the command-line options and facts about the host, it derives the target
+release, repositories, dnf flavour and options, the rpmdb path and the rpm macros, and a digest
+that names the build. Nothing here starts a process or writes a file.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+from pathlib import Path
+
+import attrs
+
+from .distro import HostRelease, Target, resolve_target
+from .errors import UsageError
+from .recipe import Recipe
+
+HOST_REPOSDIRS = ("/etc/yum.repos.d", "/etc/yum/repos.d", "/etc/distro.repos.d")
+HOST_VARSDIRS = ("/etc/dnf/vars", "/etc/yum/vars")
+
+
+@attrs.frozen
+class Options:
+    """What the command line asked, for every recipe of the run."""
+
+    repo_files: tuple[Path, ...] = ()
+    distro: str | None = None
+    releasever: str | None = None
+    dnf_command: str = "dnf"
+    keep: bool = False
+
+
+@attrs.frozen
+class Plan:
+    recipe_name: str
+    tag: str
+    target: Target
+    weak_deps: bool
+    docs: bool
+    dnf_command: str
+    dnf_flavour: str
+    workdir: str
+    reposdirs: tuple[str, ...]
+    varsdirs: tuple[str, ...]
+    repo_ids: tuple[str, ...]
+    digest: str
+
+    @property
+    def dnf_conf(self) -> str:
+        return f"{self.workdir}/dnf.conf"
+
+    @property
+    def home(self) -> str:
+        """A private HOME for dnf and rpm: its .rpmmacros is ours, the user's is never read."""
+        return f"{self.workdir}/home"
+
+    @property
+    def rpmdb_path(self) -> str:
+        return self.target.rpmdb_path
+
+    @property
+    def container_prefix(self) -> str:
+        return f"buildahpy-{self.recipe_name.replace('_', '-').lower()}-{self.digest[:12]}"
+
+
+def repo_ids(paths: tuple[Path, ...]) -> tuple[str, ...]:
+    """The repository ids a set of .repo files defines; a broken file is a usage error."""
+    ids: list[str] = []
+    for path in paths:
+        parser = configparser.RawConfigParser(strict=False)
+        try:
+            with path.open() as handle:
+                parser.read_file(handle)
+        except (OSError, configparser.Error) as exc:
+            raise UsageError(f"--repo-file {path}: cannot read it as a .repo file: {exc}") from None
+        sections = [s for s in parser.sections() if s != "main"]
+        if not sections:
+            raise UsageError(f"--repo-file {path}: defines no repository section")
+        ids.extend(sections)
+    return tuple(ids)
+
+
+def host_repo_files(reposdirs: tuple[str, ...]) -> tuple[Path, ...]:
+    return tuple(sorted(p for d in reposdirs for p in Path(d).glob("*.repo")))
+
+
+def make_plan(
+    recipe: Recipe, options: Options, *, host: HostRelease, dnf_flavour: str, workdir: str
+) -> Plan:
+    target = resolve_target(
+        cli_distro=options.distro,
+        cli_releasever=options.releasever,
+        recipe_distro=recipe.distro,
+        recipe_releasever=recipe.releasever,
+        host=host,
+    )
+    if options.repo_files:
+        reposdirs: tuple[str, ...] = (f"{workdir}/repos.d",)
+        files = options.repo_files
+    else:
+        reposdirs = tuple(d for d in HOST_REPOSDIRS if Path(d).is_dir())
+        files = host_repo_files(reposdirs)
+        if not files:
+            raise UsageError("the host defines no dnf repositories; pass --repo-file PATH")
+    ids = repo_ids(files)
+    digest_input = "\n".join(
+        [
+            recipe.name,
+            recipe.tag,
+            target.family,
+            target.releasever,
+            str(recipe.weak_deps),
+            str(recipe.docs),
+            dnf_flavour,
+            *ids,
+            _source_digest(recipe.file),
+        ]
+    )
+    return Plan(
+        recipe_name=recipe.name,
+        tag=recipe.tag,
+        target=target,
+        weak_deps=recipe.weak_deps,
+        docs=recipe.docs,
+        dnf_command=options.dnf_command,
+        dnf_flavour=dnf_flavour,
+        workdir=workdir,
+        reposdirs=reposdirs,
+        varsdirs=HOST_VARSDIRS,
+        repo_ids=ids,
+        digest=hashlib.sha256(digest_input.encode()).hexdigest(),
+    )
+
+
+def _source_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def rpm_macros(plan: Plan) -> str:
+    """The private ~/.rpmmacros dnf and rpm run with: rpmdb where the target's rpm keeps it."""
+    lines = [
+        f"%_dbpath {plan.rpmdb_path}",
+        "%_dbpath_rebuild %{_dbpath}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def dnf_conf(plan: Plan) -> str:
+    return "\n".join(
+        [
+            "[main]",
+            "gpgcheck=True",
+            "installonly_limit=3",
+            "clean_requirements_on_remove=True",
+            "best=True",
+            "skip_if_unavailable=False",
+            f"install_weak_deps={plan.weak_deps}",
+            "",
+        ]
+    )

@@ -1,0 +1,151 @@
+"""Recipes: the ``@recipe`` decorator and loading recipe files.
+
+Pure Python: imports the user's files, starts no process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import RecipeError
+
+# The reference grammar of containers/image (docker/distribution "reference"), lower-case name,
+# optional registry host[:port], optional tag; digests are not valid build targets.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/)"
+_TAG_RE = re.compile(rf"^{_HOST}?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?$")
+
+
+def normalise_tag(tag: object) -> str:
+    """Check an image reference and add ':latest' when it has no tag."""
+    if not isinstance(tag, str) or not _TAG_RE.match(tag) or len(tag) > 255:
+        raise RecipeError(f"invalid image tag {tag!r}: expected e.g. 'localhost/nginx:latest'")
+    last = tag.rsplit("/", 1)[-1]
+    return tag if ":" in last else f"{tag}:latest"
+
+
+@attrs.frozen
+class Recipe:
+    """What the user asked for: one image, built by calling ``func(image)``."""
+
+    name: str
+    tag: str
+    func: Callable[[Any], None] = attrs.field(eq=False, repr=False)
+    file: Path
+    line: int
+    distro: str | None = None
+    releasever: str | None = None
+    weak_deps: bool = False
+    docs: bool = False
+
+    @property
+    def location(self) -> str:
+        return f"{display(self.file)}:{self.line}"
+
+
+_collected: list[Recipe] | None = None
+
+
+def recipe(
+    tag: str,
+    *,
+    distro: str | None = None,
+    releasever: str | int | None = None,
+    weak_deps: bool = False,
+    docs: bool = False,
+) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    """Register the decorated function as a recipe building the image ``tag``."""
+    normalised = normalise_tag(tag)
+    if releasever is not None and not isinstance(releasever, str | int):
+        raise RecipeError(f"releasever must be a string or number, not {releasever!r}")
+
+    def register(func: Callable[[Any], None]) -> Callable[[Any], None]:
+        code = func.__code__
+        entry = Recipe(
+            name=func.__name__,
+            tag=normalised,
+            func=func,
+            file=Path(code.co_filename),
+            line=code.co_firstlineno,
+            distro=distro,
+            releasever=None if releasever is None else str(releasever),
+            weak_deps=bool(weak_deps),
+            docs=bool(docs),
+        )
+        if _collected is not None:
+            _collected.append(entry)
+        return func
+
+    return register
+
+
+def display(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def where_in(exc: BaseException, file: Path) -> str:
+    """'file:line' of the innermost frame of ``exc`` that is in ``file`` (else just the file)."""
+    if isinstance(exc, SyntaxError) and exc.filename == str(file):
+        return f"{display(file)}:{exc.lineno}"
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename) == file:
+            line = frame.lineno
+    return f"{display(file)}:{line}" if line else display(file)
+
+
+def load_file(path: Path) -> list[Recipe]:
+    """Import one recipe file and return the recipes it registers, in definition order."""
+    global _collected
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file does not exist")
+    resolved = path.resolve()
+    module_name = f"buildahpy_recipe_{abs(hash(str(resolved))):x}"
+    spec = importlib.util.spec_from_file_location(module_name, resolved)
+    if spec is None or spec.loader is None:
+        raise RecipeError(f"{path}: cannot be imported as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    found: list[Recipe] = []
+    _collected = found
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except RecipeError as exc:
+        raise RecipeError(f"{where_in(exc, resolved)}: {exc}") from None
+    except Exception as exc:
+        detail = exc.msg if isinstance(exc, SyntaxError) else exc
+        raise RecipeError(f"{where_in(exc, resolved)}: {type(exc).__name__}: {detail}") from None
+    finally:
+        _collected = None
+    if not found:
+        raise RecipeError(f"{path}: defines no recipes (decorate a function with @recipe(tag))")
+    return found
+
+
+def load_files(paths: Sequence[Path]) -> list[Recipe]:
+    recipes: list[Recipe] = []
+    seen: dict[str, Recipe] = {}
+    for path in paths:
+        for entry in load_file(path):
+            if entry.name in seen:
+                first = seen[entry.name]
+                raise RecipeError(
+                    f"{entry.location}: recipe '{entry.name}' is already defined "
+                    f"at {first.location}"
+                )
+            seen[entry.name] = entry
+            recipes.append(entry)
+    return recipes

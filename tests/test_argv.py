@@ -1,0 +1,166 @@
+"""dnf and buildah command lines, checked as data (no process is started)."""
+
+from pathlib import Path
+
+import pytest
+
+from buildahpy import buildah, dnf
+from buildahpy.config import ImageConfig
+from buildahpy.distro import HostRelease
+from buildahpy.errors import BuildError
+from buildahpy.plan import Options, make_plan
+from buildahpy.recipe import Recipe
+
+DEBIAN = HostRelease(id="debian", version_id="12", id_like=())
+
+
+def _plan(tmp_path: Path, flavour: str, **recipe_kw: object):
+    repo = tmp_path / "f.repo"
+    repo.write_text("[fixture]\nbaseurl=file:///srv/repo\ngpgcheck=0\n")
+    recipe = Recipe(
+        name="app",
+        tag="localhost/app:latest",
+        func=lambda image: None,
+        file=tmp_path / "r.py",
+        line=1,
+        releasever="42",
+        **recipe_kw,
+    )
+    return make_plan(
+        recipe, Options(repo_files=(repo,)), host=DEBIAN, dnf_flavour=flavour, workdir="/w"
+    )
+
+
+def test_dnf4_install_argv_is_exact(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, dnf.DNF4)
+    assert dnf.install_argv(plan, "/mnt", ["bash", "glibc-minimal-langpack"]) == [
+        "dnf",
+        "-y",
+        "--installroot=/mnt",
+        "--releasever=42",
+        "--config=/w/dnf.conf",
+        "--setopt=reposdir=/w/repos.d",
+        "--setopt=install_weak_deps=False",
+        "--setopt=tsflags=nodocs",
+        "--setopt=keepcache=False",
+        "--noplugins",
+        "install",
+        "bash",
+        "glibc-minimal-langpack",
+    ]
+
+
+def test_dnf5_install_argv_uses_dnf5_spellings_and_host_vars(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, dnf.DNF5)
+    assert dnf.install_argv(plan, "/mnt", ["nginx"]) == [
+        "dnf",
+        "-y",
+        "--installroot=/mnt",
+        "--releasever=42",
+        "--config=/w/dnf.conf",
+        "--setopt=reposdir=/w/repos.d",
+        "--setopt=install_weak_deps=False",
+        "--setopt=tsflags=nodocs",
+        "--setopt=keepcache=False",
+        "--no-plugins",
+        "--setopt=varsdir=/etc/dnf/vars,/etc/yum/vars",
+        "install",
+        "nginx",
+    ]
+
+
+def test_weak_deps_and_docs_on_when_the_recipe_asks(tmp_path: Path) -> None:
+    argv = dnf.remove_argv(_plan(tmp_path, dnf.DNF4, weak_deps=True, docs=True), "/m", ["x"])
+    assert "--setopt=install_weak_deps=True" in argv
+    assert "--setopt=tsflags=" in argv
+    assert argv[-2:] == ["remove", "x"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "--installroot=/",
+        "-y",
+        "--setopt=tsflags=",
+        "a;b",
+        "$(id)",
+        "a b",
+        "`x`",
+        "",
+        "x\ny",
+        "a|b",
+        "a>b",
+        "a&b",
+    ],
+)
+def test_package_names_that_could_become_options_or_shell_are_rejected(bad: str) -> None:
+    with pytest.raises(BuildError, match="invalid package name"):
+        dnf.check_packages([bad])
+
+
+@pytest.mark.parametrize(
+    "good",
+    [
+        "nginx",
+        "glibc-minimal-langpack",
+        "/usr/bin/sh",
+        "pkgconfig(zlib)",
+        "python3.12",
+        "gcc-c++",
+        "nginx-1:1.26*",
+    ],
+)
+def test_ordinary_package_specs_pass(good: str) -> None:
+    assert dnf.check_packages([good]) == [good]
+
+
+@pytest.mark.parametrize(
+    ("output", "flavour"),
+    [
+        ("4.14.0\n  Installed: dnf-0:4.14.0-1.noarch at ...\n", dnf.DNF4),
+        ("dnf5 version 5.2.8.1\ndnf5 plugin API version 2.0\nlibdnf5 version 5.2.8.1\n", dnf.DNF5),
+    ],
+)
+def test_flavour_from_version_output(output: str, flavour: str) -> None:
+    assert dnf.detect_flavour(output) == flavour
+
+
+def test_buildah_config_argv_serialises_json_and_sorts() -> None:
+    config = ImageConfig().merge(
+        entrypoint=["/usr/sbin/nginx", "-g", "daemon off;"],
+        cmd=["--x"],
+        env={"B": "2", "A": "1 2"},
+        workdir="/srv",
+        user="nginx",
+        ports=["80", "443/tcp"],
+        labels={"z": "1", "a": "2"},
+        volumes=["/data"],
+    )
+    assert buildah.config_argv("c1", config) == [
+        "buildah",
+        "config",
+        '--entrypoint=["/usr/sbin/nginx", "-g", "daemon off;"]',
+        '--cmd=["--x"]',
+        "--env=A=1 2",
+        "--env=B=2",
+        "--workingdir=/srv",
+        "--user=nginx",
+        "--port=443/tcp",
+        "--port=80/tcp",
+        "--label=a=2",
+        "--label=z=1",
+        "--volume=/data",
+        "c1",
+    ]
+
+
+def test_commit_never_names_the_image_so_the_tag_moves_only_after_success() -> None:
+    argv = buildah.commit_argv("c1", "/w/iid")
+    assert argv[-1] == "c1" and not any(":" in a and "/" in a and "iid" not in a for a in argv)
+
+
+def test_explain_failure_names_the_missing_package() -> None:
+    msg = dnf.explain_failure(
+        "", "No match for argument: ngnix\nError: Unable to find a match: ngnix"
+    )
+    assert msg == "package not found in the enabled repositories: ngnix"

@@ -1,0 +1,166 @@
+"""Recipe loading, tags, image config and the recipe API's argument checks."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from buildahpy import accounts
+from buildahpy.config import ImageConfig
+from buildahpy.errors import BuildError, RecipeError
+from buildahpy.image import DryEngine, Image
+from buildahpy.recipe import load_file, load_files, normalise_tag
+
+
+def write(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_one_file_many_recipes_in_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "r.py",
+        """
+        from buildahpy import recipe
+
+        @recipe("localhost/a", releasever=41)
+        def first(image):
+            image.install("bash")
+
+        @recipe("quay.io:443/team/b:v1", distro="centos-stream", weak_deps=True)
+        def second(image):
+            pass
+    """,
+    )
+    first, second = load_file(path)
+    assert (first.name, first.tag, first.releasever, first.line) == (
+        "first",
+        "localhost/a:latest",
+        "41",
+        4,
+    )
+    assert (second.tag, second.distro, second.weak_deps) == (
+        "quay.io:443/team/b:v1",
+        "centos-stream",
+        True,
+    )
+
+
+def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "bad.py", "from buildahpy import recipe\n\nx = (\n")
+    with pytest.raises(RecipeError, match=r"bad.py:3: SyntaxError"):
+        load_file(path)
+
+
+def test_exception_at_import_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "boom.py", "import os\n\nraise ValueError('nope')\n")
+    with pytest.raises(RecipeError, match=r"boom.py:3: ValueError: nope"):
+        load_file(path)
+
+
+def test_bad_tag_in_decorator_names_the_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "tag.py",
+        """
+        from buildahpy import recipe
+
+        @recipe("Not A Tag!")
+        def x(image):
+            pass
+    """,
+    )
+    with pytest.raises(RecipeError, match=r"tag.py:4: invalid image tag 'Not A Tag!'"):
+        load_file(path)
+
+
+def test_missing_empty_and_duplicate(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="does not exist"):
+        load_file(tmp_path / "nope.py")
+    with pytest.raises(RecipeError, match="defines no recipes"):
+        load_file(write(tmp_path, "empty.py", "X = 1\n"))
+    body = "from buildahpy import recipe\n@recipe('localhost/a')\ndef same(image):\n    pass\n"
+    a, b = write(tmp_path, "a.py", body), write(tmp_path, "b.py", body)
+    with pytest.raises(RecipeError, match="recipe 'same' is already defined at"):
+        load_files([a, b])
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("localhost/nginx", "localhost/nginx:latest"),
+        ("nginx:1.2", "nginx:1.2"),
+        ("registry.example.com:5000/a/b:c", "registry.example.com:5000/a/b:c"),
+    ],
+)
+def test_tags_are_normalised(tag: str, expected: str) -> None:
+    assert normalise_tag(tag) == expected
+
+
+@pytest.mark.parametrize("tag", ["", "x/UPPER", "a b", "x:", "-x", "x:tag:tag", None])
+def test_bad_tags(tag: object) -> None:
+    with pytest.raises(RecipeError):
+        normalise_tag(tag)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"entrypoint": "/bin/sh -c x"}, "list of strings"),
+        ({"cmd": ["ok", 3]}, "only strings"),
+        ({"env": {"1BAD": "x"}}, "invalid name '1BAD'"),
+        ({"env": {"A": "two\nlines"}}, "one-line string"),
+        ({"workdir": "relative"}, "absolute path"),
+        ({"user": "root; rm"}, "invalid user"),
+        ({"ports": ["70000"]}, "invalid port"),
+        ({"ports": ["80/icmp"]}, "invalid port"),
+        ({"volumes": ["data"]}, "absolute path"),
+    ],
+)
+def test_bad_config_values(fields: dict, message: str) -> None:
+    with pytest.raises(BuildError, match=message):
+        ImageConfig().merge(**fields)
+
+
+def test_config_merges_and_defaults_ports_to_tcp() -> None:
+    config = ImageConfig().merge(env={"A": "1"}, ports=[80]).merge(env={"B": "2"}, ports="53/udp")
+    assert config.env == (("A", "1"), ("B", "2"))
+    assert config.ports == ("53/udp", "80/tcp")
+
+
+def test_image_api_records_steps_and_rejects_bad_arguments() -> None:
+    image = Image(DryEngine())
+    image.install("bash")
+    image.write_file("/etc/motd", "hi\n")
+    image.add_group("app", 1000)
+    image.add_user("app", 1000, 1000, home="/srv")
+    assert image.steps == [
+        "install bash",
+        "write /etc/motd (3 bytes, mode 644)",
+        "group app (1000)",
+        "user app (1000:1000, /srv, /sbin/nologin)",
+    ]
+    for call in (
+        lambda: image.write_file("etc/x", "y"),
+        lambda: image.mkdir(""),
+        lambda: image.install("-y"),
+        lambda: image.add_user("Bad Name", 1, 1),
+        lambda: image.config(nope=1),
+        lambda: image.run("ls -l"),
+        lambda: image.write_file("/x", "y", mode=0o17777),
+    ):
+        with pytest.raises(BuildError):
+            call()
+
+
+def test_passwd_and_group_edits_are_idempotent_and_detect_clashes() -> None:
+    text = "root:x:0:\n"
+    added = accounts.add_entry(text, "nginx", 990, "nginx:x:990:", "group")
+    assert added == "root:x:0:\nnginx:x:990:\n"
+    assert accounts.add_entry(added, "nginx", 990, "nginx:x:990:", "group") is None
+    with pytest.raises(BuildError, match="already exists in the image with id 990"):
+        accounts.add_entry(added, "nginx", 991, "nginx:x:991:", "group")
+    with pytest.raises(BuildError, match="id 0 is already taken by 'root'"):
+        accounts.add_entry(added, "other", 0, "other:x:0:", "group")

@@ -1,0 +1,120 @@
+"""Confined edits: planted symlinks resolve inside the rootfs and never reach the host."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from buildahpy import accounts, scrub
+from buildahpy.errors import BuildError
+from buildahpy.rootfs import RootFS, image_path
+
+
+@pytest.fixture
+def host_sentinel(tmp_path: Path) -> Path:
+    sentinel = tmp_path / "host"
+    (sentinel / "etc").mkdir(parents=True)
+    (sentinel / "etc" / "passwd").write_text("host-root:x:0:0::/root:/bin/sh\n")
+    (sentinel / "keep").write_text("host data\n")
+    return sentinel
+
+
+def snapshot(path: Path) -> dict[str, bytes | str]:
+    state: dict[str, bytes | str] = {}
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            full = Path(dirpath, name)
+            state[str(full.relative_to(path))] = full.read_bytes() if full.is_file() else "dir"
+    return state
+
+
+@pytest.fixture
+def root(tmp_path: Path, host_sentinel: Path) -> RootFS:
+    rootdir = tmp_path / "rootfs"
+    (rootdir / "usr" / "share").mkdir(parents=True)
+    (rootdir / "var").mkdir()
+    # the attacks: an absolute link, a relative link climbing out, a symlinked parent directory
+    (rootdir / "etc").symlink_to(host_sentinel / "etc")
+    (rootdir / "usr" / "share" / "x").symlink_to("../../../../../../../.." + str(host_sentinel))
+    (rootdir / "var" / "cache").symlink_to(host_sentinel)
+    (rootdir / "var" / "log").symlink_to("../../../host")
+    with RootFS(rootdir) as handle:
+        yield handle
+
+
+def test_writes_through_planted_links_stay_inside(root: RootFS, host_sentinel: Path) -> None:
+    before = snapshot(host_sentinel)
+    root.mkdir(str(host_sentinel / "etc"))  # the absolute link's target, made inside the root
+    root.write_bytes("/etc/passwd", b"image:x:0:0::/:/sbin/nologin\n")
+    root.write_bytes("/usr/share/x/keep", b"pwned\n")
+    root.mkdir("/usr/share/x/newdir/deeper")
+    root.symlink("/", "/usr/share/x/link")
+    accounts.add_group(root, "nginx", 990)
+    assert snapshot(host_sentinel) == before
+    inside = root.path / str(host_sentinel).lstrip("/")
+    assert (inside / "etc" / "passwd").read_text() == "image:x:0:0::/:/sbin/nologin\n"
+    assert (inside / "keep").read_text() == "pwned\n"
+
+
+def test_write_into_missing_link_target_fails_inside_not_on_host(
+    root: RootFS, host_sentinel: Path
+) -> None:
+    before = snapshot(host_sentinel)
+    with pytest.raises(FileNotFoundError):
+        root.write_bytes("/etc/passwd", b"x")  # /etc -> <host>/etc does not exist in the root
+    assert snapshot(host_sentinel) == before
+
+
+def test_scrub_through_linked_cache_and_log_dirs_spares_the_host(
+    root: RootFS, host_sentinel: Path
+) -> None:
+    (host_sentinel / "dnf").mkdir()
+    (host_sentinel / "dnf.log").write_text("host log\n")
+    before = snapshot(host_sentinel)
+    scrub.remove_leftovers(root, [])
+    root.remove("/var/cache")
+    assert snapshot(host_sentinel) == before
+    assert not (root.path / "var" / "cache").exists() and (root.path / "var" / "log").is_symlink()
+
+
+def test_remove_deletes_the_link_not_its_target(root: RootFS, host_sentinel: Path) -> None:
+    before = snapshot(host_sentinel)
+    assert root.remove("/etc") is True
+    assert not os.path.lexists(root.path / "etc")
+    assert snapshot(host_sentinel) == before
+
+
+def test_copy_in_and_symlink_replace(tmp_path: Path, root: RootFS) -> None:
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f").write_text("data")
+    (src / "l").symlink_to("sub/f")
+    root.copy_in(src, "/opt/app", 0o750)
+    assert (root.path / "opt/app/sub/f").read_text() == "data"
+    assert os.readlink(root.path / "opt/app/l") == "sub/f"
+    assert (root.path / "opt/app").stat().st_mode & 0o7777 == 0o750
+    root.symlink("/a", "/opt/ln")
+    root.symlink("/b", "/opt/ln")
+    assert os.readlink(root.path / "opt/ln") == "/b"
+    with pytest.raises(BuildError, match="cannot replace directory"):
+        root.symlink("/x", "/opt/app")
+
+
+@pytest.mark.parametrize("bad", ["relative/path", "", "/etc/../../x", "/a/\0b"])
+def test_image_paths_must_be_absolute_without_dotdot(bad: str) -> None:
+    with pytest.raises(BuildError):
+        image_path(bad)
+
+
+def test_rpmdb_compat_link(tmp_path: Path) -> None:
+    (tmp_path / "usr/lib/sysimage/rpm").mkdir(parents=True)
+    with RootFS(tmp_path) as handle:
+        assert scrub.link_rpmdb(handle, "/usr/lib/sysimage/rpm") is True
+        assert scrub.link_rpmdb(handle, "/usr/lib/sysimage/rpm") is False
+    assert os.readlink(tmp_path / "var/lib/rpm") == "../../usr/lib/sysimage/rpm"
+
+
+def test_leftovers_keep_dnf_state_only_when_the_image_has_dnf() -> None:
+    assert "/var/lib/dnf" in scrub.leftovers(["bash"])
+    assert "/var/lib/dnf" not in scrub.leftovers(["bash", "dnf"])
+    assert "/var/cache/dnf" in scrub.leftovers(["dnf"])
