@@ -15,7 +15,7 @@ from types import FrameType
 
 from . import dnf, log, preflight
 from .build import BuildResult, build
-from .distro import HostRelease, read_host_release
+from .distro import HostRelease, read_host_release, resolve_target
 from .errors import BuildahpyError, Interrupted, RecipeError, UsageError
 from .image import DryEngine, Image
 from .plan import Options, make_plan
@@ -97,6 +97,14 @@ def run(args: argparse.Namespace) -> int:
         for entry in recipes:
             dry_run(entry, options, host, flavour)
         return 0
+    for entry in recipes:  # a release nobody gives is a usage error before anything is created
+        resolve_target(
+            cli_distro=options.distro,
+            cli_releasever=options.releasever,
+            recipe_distro=entry.distro,
+            recipe_releasever=entry.releasever,
+            host=host,
+        )
     preflight.check_host()
     flavour = dnf.host_flavour() if args.dnf_flavour == "auto" else args.dnf_flavour
     results: list[BuildResult] = []
@@ -106,7 +114,6 @@ def run(args: argparse.Namespace) -> int:
             results.append(build(entry, options, host=host, flavour=flavour))
         except BuildahpyError as exc:
             failed += 1
-            log.get_logger().error("build failed", recipe=entry.name, error=str(exc))
             sys.stderr.write(f"buildahpy: {entry.name}: {exc}\n")
     print_results(results, sys.stdout)
     return 1 if failed else 0

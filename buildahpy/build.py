@@ -203,6 +203,7 @@ def run_recipe(ctx: Context) -> None:
 
 def finish_rpmdb(ctx: Context) -> None:
     ctx.packages = query_packages(ctx)
+    scrub.tidy_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
     scrub.link_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
 
 

@@ -42,7 +42,7 @@ def commit_argv(name: str, iidfile: str) -> list[str]:
 
 def run_argv(name: str, argv: Sequence[str]) -> list[str]:
     # crun's default isolation needs rlimits some hosts refuse; chroot isolation runs anywhere.
-    return ["buildah", "run", "--isolation=chroot", "--network=none", name, "--", *argv]
+    return ["buildah", "run", "--isolation=chroot", name, "--", *argv]
 
 
 def create(name: str) -> None:

@@ -36,6 +36,18 @@ def remove_leftovers(root: RootFS, package_names: Iterable[str]) -> list[str]:
     return [path for path in leftovers(package_names) if root.remove(path)]
 
 
+def tidy_rpmdb(root: RootFS, rpmdb_path: str) -> list[str]:
+    """Drop SQLite's shared-memory index and an empty write-ahead log left by the last reader.
+
+    A WAL with content holds committed transactions and is kept.
+    """
+    wal = root.lstat(f"{rpmdb_path}/rpmdb.sqlite-wal")
+    if wal is not None and wal.st_size > 0:
+        return []
+    paths = (f"{rpmdb_path}/rpmdb.sqlite-wal", f"{rpmdb_path}/rpmdb.sqlite-shm")
+    return [path for path in paths if root.remove(path)]
+
+
 def link_rpmdb(root: RootFS, rpmdb_path: str) -> bool:
     """Fedora >= 36 keeps the rpmdb in /usr/lib/sysimage/rpm with /var/lib/rpm pointing at it."""
     if rpmdb_path != "/usr/lib/sysimage/rpm" or not root.exists(rpmdb_path):

@@ -1,0 +1,185 @@
+"""Shared fixtures. Real-build tests run against a private container storage and the fixture
+RPM repository that scripts/fixture_repo.py builds from this host's own Debian packages.
+
+Outside CI a missing tool skips the integration tests; with CI=true (or
+BUILDAHPY_REQUIRE_INTEGRATION=1) it fails them, so a green run always means they ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED_TOOLS = ("buildah", "podman", "dnf", "rpm", "rpmbuild", "createrepo_c", "dpkg-deb")
+
+
+def must_run() -> bool:
+    return os.environ.get("CI") == "true" or os.environ.get("BUILDAHPY_REQUIRE_INTEGRATION") == "1"
+
+
+def unavailable(reason: str) -> None:
+    if must_run():
+        pytest.fail(f"integration prerequisites missing (required here): {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def real_tools() -> None:
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing:
+        unavailable(f"missing tools: {', '.join(missing)}")
+    if os.geteuid() != 0:
+        unavailable("real builds need root")
+
+
+@pytest.fixture(scope="session")
+def fixture_repo(real_tools: None) -> Path:
+    """The fixture repository's .repo file (built once, then reused while the builder is unchanged)."""
+    outdir = Path(os.environ.get("BUILDAHPY_FIXTURE_DIR", ROOT / ".work" / "fixture-repo"))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "fixture_repo.py"), str(outdir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"fixture repository build failed: {result.stderr[-2000:]}")
+    return outdir / "fixture.repo"
+
+
+@pytest.fixture(scope="session")
+def storage(tmp_path_factory: pytest.TempPathFactory, real_tools: None) -> Iterator[dict[str, str]]:
+    """A private containers-storage, so tests neither see nor touch the user's images."""
+    base = tmp_path_factory.mktemp("storage")
+    conf = base / "storage.conf"
+    conf.write_text(
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{base}/graph"\nrunroot = "{base}/run"\n'
+    )
+    env = dict(os.environ, CONTAINERS_STORAGE_CONF=str(conf))
+    yield env
+    subprocess.run(["buildah", "rm", "--all"], env=env, capture_output=True, check=False)
+    subprocess.run(
+        ["buildah", "rmi", "--all", "--force"], env=env, capture_output=True, check=False
+    )
+    subprocess.run(["umount", "-R", f"{base}/graph/overlay"], capture_output=True, check=False)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+class Builder:
+    """Runs the real command line against the private storage and inspects what it made."""
+
+    def __init__(self, env: dict[str, str], repo_file: Path, tmp_path: Path) -> None:
+        self.env = env
+        self.repo_file = repo_file
+        self.tmp_path = tmp_path
+
+    def recipe(self, name: str, body: str) -> Path:
+        path = self.tmp_path / name
+        path.write_text(body)
+        return path
+
+    def cli(
+        self,
+        *args: str | Path,
+        repo: bool = True,
+        releasever: str | None = "40",
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "buildahpy", *map(str, args)]
+        if repo:
+            argv += ["--repo-file", str(self.repo_file)]
+        if releasever:
+            argv += ["--releasever", releasever]
+        return subprocess.run(
+            argv,
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def tool(self, *argv: str) -> str:
+        return subprocess.run(argv, env=self.env, capture_output=True, text=True, check=True).stdout
+
+    def image_id(self, tag: str) -> str | None:
+        result = subprocess.run(
+            ["buildah", "inspect", "--type=image", "--format={{.FromImageID}}", tag],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result.stdout.strip() or None
+
+    def inspect(self, tag: str) -> dict:
+        return json.loads(self.tool("buildah", "inspect", "--type=image", tag))
+
+    def size(self, tag: str) -> int:
+        return int(self.tool("podman", "image", "inspect", "--format={{.Size}}", tag).strip())
+
+    def containers(self) -> list[str]:
+        return [
+            c["containername"]
+            for c in json.loads(self.tool("buildah", "containers", "--json") or "null") or []
+        ]
+
+    def run_in(self, tag: str, *argv: str) -> subprocess.CompletedProcess[str]:
+        name = self.tool("buildah", "from", "--pull=never", tag).strip()
+        try:
+            return subprocess.run(
+                ["buildah", "run", "--isolation=chroot", name, "--", *argv],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        finally:
+            self.tool("buildah", "rm", name)
+
+    @contextmanager
+    def mounted(self, tag: str) -> Iterator[Path]:
+        name = self.tool("buildah", "from", "--pull=never", tag).strip()
+        try:
+            yield Path(self.tool("buildah", "mount", name).strip())
+        finally:
+            self.tool("buildah", "umount", name)
+            self.tool("buildah", "rm", name)
+
+    def packages(self, root: Path, dbpath: str = "/usr/lib/sysimage/rpm") -> list[str]:
+        out = subprocess.run(
+            ["rpm", f"--root={root}", f"--dbpath={dbpath}", "-qa", "--qf", "%{NAME}\\n"],
+            env=dict(self.env, HOME=str(self.tmp_path)),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return sorted(out.split())
+
+
+def overlay_mounts() -> list[str]:
+    with open("/proc/mounts") as handle:
+        return [
+            line.split()[1]
+            for line in handle
+            if "containers/storage" in line or "/graph/overlay/" in line
+        ]
+
+
+@pytest.fixture
+def builder(storage: dict[str, str], fixture_repo: Path, tmp_path: Path) -> Iterator[Builder]:
+    helper = Builder(storage, fixture_repo, tmp_path)
+    mounts_before = overlay_mounts()
+    yield helper
+    assert helper.containers() == [], "a build left a working container behind"
+    assert overlay_mounts() == mounts_before, "a build left a rootfs mounted"
