@@ -43,7 +43,7 @@ def real_tools() -> None:
 
 @pytest.fixture(scope="session")
 def fixture_repo(real_tools: None) -> Path:
-    """The fixture repository's .repo file (built once, then reused while the builder is unchanged)."""
+    """The fixture repository's .repo file (built once; reused while its builder is unchanged)."""
     outdir = Path(os.environ.get("BUILDAHPY_FIXTURE_DIR", ROOT / ".work" / "fixture-repo"))
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "fixture_repo.py"), str(outdir)],

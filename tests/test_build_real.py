@@ -34,7 +34,7 @@ def table_row(stdout: str, tag: str) -> list[str]:
 def test_bash_base_is_minimal_and_runs(builder: Builder) -> None:
     result = builder.cli(ROOT / "recipes" / "bash_base.py")
     assert result.returncode == 0, result.stderr
-    tag, image_id, size, unit, packages, seconds = table_row(result.stdout, "localhost/bash-base")
+    _tag, image_id, _size, _unit, packages, _seconds = table_row(result.stdout, "localhost/bash-base")
     assert builder.image_id("localhost/bash-base:latest").startswith(image_id)
     with builder.mounted("localhost/bash-base:latest") as root:
         # before our own rpm query below, which leaves a -shm file in the container's layer
@@ -43,7 +43,7 @@ def test_bash_base_is_minimal_and_runs(builder: Builder) -> None:
         assert {"bash", "glibc", "glibc-minimal-langpack", "coreutils-single"} <= set(names)
         assert not {"glibc-all-langpacks", "coreutils", "bash-completion"} & set(names)
         assert int(packages) == len(names)
-        for path in DNF_LEFTOVERS + ["usr/share/doc/bash", "usr/share/man/man1/bash.1.gz"]:
+        for path in [*DNF_LEFTOVERS, "usr/share/doc/bash", "usr/share/man/man1/bash.1.gz"]:
             assert not os.path.lexists(root / path), path
         for tool in ("usr/bin/rpm", "usr/bin/dnf", "usr/bin/python3"):
             assert not os.path.lexists(root / tool), tool
