@@ -34,7 +34,9 @@ def table_row(stdout: str, tag: str) -> list[str]:
 def test_bash_base_is_minimal_and_runs(builder: Builder) -> None:
     result = builder.cli(ROOT / "recipes" / "bash_base.py")
     assert result.returncode == 0, result.stderr
-    _tag, image_id, _size, _unit, packages, _seconds = table_row(result.stdout, "localhost/bash-base")
+    _tag, image_id, _size, _unit, packages, _seconds = table_row(
+        result.stdout, "localhost/bash-base"
+    )
     assert builder.image_id("localhost/bash-base:latest").startswith(image_id)
     with builder.mounted("localhost/bash-base:latest") as root:
         # before our own rpm query below, which leaves a -shm file in the container's layer
