@@ -250,12 +250,7 @@ def drop_untagged(ctx: Context) -> None:
 
 
 def tag_image(ctx: Context) -> None:
-    """Move the tag to the new image; drop the previous image if nothing else names it."""
-    previous = buildah.image_id(ctx.plan.tag)
+    """Move the tag to the new, complete image. As with podman build, the previous image stays,
+    untagged, until the user prunes it (``buildah rmi --prune``)."""
     buildah.tag(ctx.image_id, ctx.plan.tag)
     ctx.tagged = True
-    if previous and previous != ctx.image_id and not buildah.image_names(previous):
-        try:
-            buildah.remove_image(previous)
-        except BuildahpyError as exc:  # still used by a container: keeping it is harmless
-            get_logger().debug("previous image kept", image=previous, reason=str(exc))

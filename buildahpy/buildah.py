@@ -95,14 +95,6 @@ def image_id(reference: str) -> str | None:
     return out.strip() or None
 
 
-def image_names(image: str) -> list[str]:
-    out = run(["buildah", "images", "--json", "--no-trunc"], quiet=True).stdout
-    for entry in json.loads(out or "[]"):
-        if entry.get("id", "").removeprefix("sha256:") == image:
-            return list(entry.get("names") or [])
-    return []
-
-
 def image_size(image: str) -> int:
     """Uncompressed size in bytes, as ``podman images`` shows it."""
     out = run(["podman", "image", "inspect", "--format={{.Size}}", image]).stdout

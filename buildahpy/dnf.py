@@ -7,12 +7,13 @@ the tool runner here.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .errors import BuildError, CommandError
-from .tools import run
+from .tools import run, which
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -43,7 +44,30 @@ def detect_flavour(version_output: str) -> str:
     return DNF4
 
 
+def flavour_from_path(path: str) -> str | None:
+    """Tell the flavour from the installed file alone, without starting Python's dnf (~0.3 s).
+
+    Fedora 41+ links /usr/bin/dnf to dnf5; dnf4 is a Python script (or a link to dnf-3).
+    """
+    real = os.path.realpath(path)
+    name = os.path.basename(real)
+    if name.startswith("dnf5"):
+        return DNF5
+    if name in ("dnf-3", "dnf4"):
+        return DNF4
+    try:
+        with open(real, "rb") as handle:
+            first = handle.readline(200)
+    except OSError:
+        return None
+    return DNF4 if first.startswith(b"#!") and b"python" in first else None
+
+
 def host_flavour(dnf: str = "dnf") -> str:
+    path = which(dnf)
+    known = flavour_from_path(path) if path else None
+    if known:
+        return known
     return detect_flavour(run([dnf, "--version"], hint="cannot run the host's dnf").stdout)
 
 

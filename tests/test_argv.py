@@ -164,3 +164,15 @@ def test_explain_failure_names_the_missing_package() -> None:
         "", "No match for argument: ngnix\nError: Unable to find a match: ngnix"
     )
     assert msg == "package not found in the enabled repositories: ngnix"
+
+
+def test_flavour_from_the_installed_file(tmp_path: Path) -> None:
+    script = tmp_path / "dnf-3"
+    script.write_text("#!/usr/bin/python3\nimport dnf\n")
+    (tmp_path / "dnf").symlink_to("dnf-3")
+    (tmp_path / "dnf5").write_bytes(b"\x7fELF")
+    (tmp_path / "dnf-new").symlink_to("dnf5")
+    (tmp_path / "odd").write_bytes(b"\x7fELF")
+    assert dnf.flavour_from_path(str(tmp_path / "dnf")) == dnf.DNF4
+    assert dnf.flavour_from_path(str(tmp_path / "dnf-new")) == dnf.DNF5
+    assert dnf.flavour_from_path(str(tmp_path / "odd")) is None
