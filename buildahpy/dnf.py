@@ -71,9 +71,14 @@ def host_flavour(dnf: str = "dnf") -> str:
     return detect_flavour(run([dnf, "--version"], hint="cannot run the host's dnf").stdout)
 
 
-def common_argv(plan: Plan, root: str) -> list[str]:
-    """Options shared by every transaction: where to install and what to read."""
+def common_argv(plan: Plan, root: str, *, justdb: bool = False) -> list[str]:
+    """Options shared by every transaction: where to install and what to read.
+
+    ``justdb`` records the transaction in the rpmdb without unpacking files: a resolution
+    whose result is measured, not installed."""
     flavour = plan.dnf_flavour
+    tsflags = [] if plan.docs else ["nodocs"]
+    tsflags += ["justdb"] if justdb else []
     argv = [
         plan.dnf_command,
         "-y",
@@ -92,8 +97,14 @@ def common_argv(plan: Plan, root: str) -> list[str]:
     return argv
 
 
-def install_argv(plan: Plan, root: str, packages: Sequence[str]) -> list[str]:
-    return [*common_argv(plan, root), "install", *check_packages(packages)]
+def install_argv(
+    plan: Plan, root: str, packages: Sequence[str], exclude: Sequence[str] = (),
+    *, justdb: bool = False,
+) -> list[str]:
+    """``exclude`` hides large providers so the solver picks the small alternative."""
+    hide = [f"--setopt=excludepkgs={','.join(exclude)}"] if exclude else []
+    base = common_argv(plan, root, justdb=justdb)
+    return [*base, *hide, "install", *check_packages(packages)]
 
 
 def remove_argv(plan: Plan, root: str, packages: Sequence[str]) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from .errors import RecipeError
+from .minimize import Minimize
 
 # The reference grammar of containers/image (docker/distribution "reference"), lower-case name,
 # optional registry host[:port], optional tag; digests are not valid build targets.
@@ -46,6 +47,7 @@ class Recipe:
     releasever: str | None = None
     weak_deps: bool = False
     docs: bool = False
+    minimize: Minimize = Minimize()
 
     @property
     def location(self) -> str:
@@ -62,11 +64,19 @@ def recipe(
     releasever: str | int | None = None,
     weak_deps: bool = False,
     docs: bool = False,
+    alternatives: bool = True,
+    prefer: dict[str, list[str]] | None = None,
+    langs: str | list[str] | tuple[str, ...] = ("C.UTF-8",),
+    prune: bool = True,
 ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
     """Register the decorated function as a recipe building the image ``tag``."""
     normalised = normalise_tag(tag)
     if releasever is not None and not isinstance(releasever, str | int):
         raise RecipeError(f"releasever must be a string or number, not {releasever!r}")
+    try:
+        minimize = Minimize.from_options(alternatives, prefer, langs, prune)
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from None
 
     def register(func: Callable[[Any], None]) -> Callable[[Any], None]:
         code = func.__code__
@@ -80,6 +90,7 @@ def recipe(
             releasever=None if releasever is None else str(releasever),
             weak_deps=bool(weak_deps),
             docs=bool(docs),
+            minimize=minimize,
         )
         if _collected is not None:
             _collected.append(entry)

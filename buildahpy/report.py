@@ -10,16 +10,7 @@ from . import buildah, dnf
 from .build import BuildResult
 from .image import Image
 from .plan import Plan, rpm_macros
-
-
-def human_size(size: float) -> str:
-    """Decimal units with three significant digits, the way ``podman images`` prints sizes."""
-    units = ["B", "kB", "MB", "GB", "TB"]
-    index = 0
-    while size >= 1000 and index < len(units) - 1:
-        size /= 1000
-        index += 1
-    return f"{size:.3g} {units[index]}"
+from .sizes import human_size
 
 
 def print_results(results: Sequence[BuildResult], out: TextIO) -> None:

@@ -167,19 +167,17 @@ class Builder:
         return sorted(out.split())
 
 
-def overlay_mounts() -> list[str]:
+def overlay_mounts(env: dict[str, str]) -> list[str]:
+    """Mounts below this session's private storage (other runs on the machine do not count)."""
+    graph = str(Path(env["CONTAINERS_STORAGE_CONF"]).parent / "graph")
     with open("/proc/mounts") as handle:
-        return [
-            line.split()[1]
-            for line in handle
-            if "containers/storage" in line or "/graph/overlay/" in line
-        ]
+        return [line.split()[1] for line in handle if line.split()[1].startswith(graph)]
 
 
 @pytest.fixture
 def builder(storage: dict[str, str], fixture_repo: Path, tmp_path: Path) -> Iterator[Builder]:
     helper = Builder(storage, fixture_repo, tmp_path)
-    mounts_before = overlay_mounts()
+    mounts_before = overlay_mounts(storage)
     yield helper
     assert helper.containers() == [], "a build left a working container behind"
-    assert overlay_mounts() == mounts_before, "a build left a rootfs mounted"
+    assert overlay_mounts(storage) == mounts_before, "a build left a rootfs mounted"

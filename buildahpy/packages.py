@@ -1,0 +1,98 @@
+"""The build's package work: dnf transactions with the small alternatives, and pruning.
+
+Host binaries: dnf (through dnf.py), rpm (through rpmdb.py).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+
+import attrs
+
+from . import dnf, minimize, rpmdb
+from .errors import CommandError
+from .log import get_logger
+from .plan import Plan
+from .rootfs import RootFS
+
+
+def installed_names(plan: Plan, root: str, env: Mapping[str, str], has_db: bool) -> list[str]:
+    return sorted(rpmdb.query(root, plan.rpmdb_path, env)) if has_db else []
+
+
+def install(
+    plan: Plan,
+    root: str,
+    env: Mapping[str, str],
+    packages: Sequence[str],
+    named: Sequence[str],
+    installed: Sequence[str],
+) -> list[str]:
+    """Install ``packages``; return the large providers that were kept out (for the report).
+
+    With alternatives on, large providers no package of the recipe named are hidden from the
+    solver, which then picks the small one. Should a package need a large provider by name, the
+    transaction fails to resolve: it is then run again as asked, and that is logged.
+    """
+    table = minimize.preference_table(dict(plan.minimize.prefer))
+    hidden = minimize.excludes(table, named, installed) if plan.minimize.alternatives else []
+    env = dict(env)
+    try:
+        dnf.run_transaction(dnf.install_argv(plan, root, packages, hidden), env)
+        return hidden
+    except CommandError as error:
+        # dnf4 and dnf5 both say this when a package needs a hidden provider by name
+        if not hidden or "filtered out by exclude filtering" not in error.stderr + error.stdout:
+            raise
+        get_logger().warning(
+            "small alternatives do not fit; installing as asked",
+            hidden=",".join(hidden),
+            cause=error.hint,
+        )
+    dnf.run_transaction(dnf.install_argv(plan, root, packages), env)
+    return []
+
+
+def resolution_bytes(
+    plan: Plan, env: Mapping[str, str], named: Sequence[str], *, weak: bool, alternatives: bool
+) -> int:
+    """Installed size (from the rpm headers) of what dnf resolves for ``named`` with these
+    settings, recorded with tsflags=justdb into a scratch rpmdb that is then thrown away."""
+    variant = attrs.evolve(plan, weak_deps=weak)
+    table = minimize.preference_table(dict(plan.minimize.prefer))
+    hidden = minimize.excludes(table, named, []) if alternatives else []
+    with tempfile.TemporaryDirectory(dir=plan.workdir, prefix="resolve-") as root:
+        dnf.run_transaction(dnf.install_argv(variant, root, named, hidden, justdb=True), dict(env))
+        return sum(p.size for p in rpmdb.query(root, plan.rpmdb_path, env).values())
+
+
+def changed_files(rootfs: RootFS, package: rpmdb.Package) -> list[str]:
+    """Files of ``package`` that differ from the package (size or mtime): a scriptlet or the
+    recipe wrote into them, so they are image state and the package stays."""
+    changed = []
+    for path, size, _flags, state, _lang, mtime in package.files:
+        if state != "normal" or mtime < 0:
+            continue
+        st = rootfs.lstat(path)
+        if st is None or st.st_size != size or int(st.st_mtime) != mtime:
+            changed.append(path)
+    return changed
+
+
+def prune(
+    plan: Plan, rootfs: RootFS, env: Mapping[str, str], named: Sequence[str], base: Sequence[str]
+) -> list[rpmdb.Package]:
+    """Erase packages only a scriptlet needed (and their rpmdb entries); return what went."""
+    root = str(rootfs.path)
+    packages = rpmdb.query(root, plan.rpmdb_path, env)
+    roots = [*minimize.resolve_roots(packages, named), *base]
+    doomed = [
+        name
+        for name in minimize.install_time_only(packages, roots, weak=plan.weak_deps)
+        if not changed_files(rootfs, packages[name])
+    ]
+    if doomed:
+        rpmdb.erase(root, plan.rpmdb_path, doomed, env)
+        get_logger().info("pruned install-time-only packages", packages=" ".join(doomed))
+    return [packages[name] for name in doomed]

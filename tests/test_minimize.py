@@ -1,0 +1,111 @@
+"""Minimisation decisions as data: alternatives to hide, install-time-only packages, why-chains."""
+
+import pytest
+
+from buildahpy import minimize
+from buildahpy.errors import RecipeError
+from buildahpy.recipe import recipe
+from buildahpy.rpmdb import Package, doc_or_lang_bytes, parse_query
+
+PRE, POST, INTERP = 1 << 9, 1 << 10, 1 << 8
+
+
+def pkg(name: str, requires=(), provides=(), weak=(), files=()) -> Package:
+    return Package(
+        name, f"{name}-1-1.x86_64", 100, tuple(requires), tuple(weak), tuple(provides), tuple(files)
+    )
+
+
+TABLE = minimize.preference_table(None)
+
+
+def test_large_providers_are_hidden_unless_named_or_installed() -> None:
+    hidden = minimize.excludes(TABLE, ["nginx"], [])
+    assert {"glibc-all-langpacks", "glibc-langpack-*", "coreutils"} <= set(hidden)
+    assert "coreutils" not in minimize.excludes(TABLE, ["nginx", "coreutils"], [])
+    assert "glibc-all-langpacks" not in minimize.excludes(TABLE, ["glibc-langpack-de"], [])
+    # a base that already has the full coreutils keeps it: hiding it would force a conflict
+    assert "coreutils" not in minimize.excludes(TABLE, ["nginx"], ["coreutils"])
+
+
+def test_recipes_extend_the_table() -> None:
+    table = minimize.preference_table({"tiny-ssl": ["openssl-libs"]})
+    assert "openssl-libs" in minimize.excludes(table, ["nginx"], [])
+
+
+def test_only_scriptlet_requirements_make_a_package_install_time_only() -> None:
+    packages = {
+        "nginx": pkg(
+            "nginx", [("libssl.so.3", 0), ("/bin/sh", PRE | INTERP), ("shadow-utils", PRE)]
+        ),
+        "openssl-libs": pkg("openssl-libs", provides=["libssl.so.3"]),
+        "bash": pkg("bash", [("libtinfo.so.6", 0)], provides=["/bin/sh"]),
+        "ncurses-libs": pkg("ncurses-libs", provides=["libtinfo.so.6"]),
+        "shadow-utils": pkg("shadow-utils", [("setup", POST)]),
+        "setup": pkg("setup"),
+        "tool": pkg("tool", [("/bin/sh", 0)]),
+    }
+    assert minimize.install_time_only(packages, ["nginx"], weak=False) == [
+        "bash",
+        "ncurses-libs",
+        "shadow-utils",
+        "tool",
+    ]
+    # a runtime requirement of something kept keeps it
+    assert minimize.install_time_only(packages, ["nginx", "tool"], weak=False) == ["shadow-utils"]
+
+
+def test_weak_dependencies_are_kept_when_the_recipe_wants_them() -> None:
+    packages = {"a": pkg("a", weak=["b"]), "b": pkg("b")}
+    assert minimize.install_time_only(packages, ["a"], weak=False) == ["b"]
+    assert minimize.install_time_only(packages, ["a"], weak=True) == []
+
+
+def test_why_names_the_chain_back_to_a_requested_package() -> None:
+    packages = {
+        "nginx": pkg("nginx", [("libssl.so.3", 0)]),
+        "openssl-libs": pkg("openssl-libs", [("libz.so.1", 0)], provides=["libssl.so.3"]),
+        "zlib": pkg("zlib", provides=["libz.so.1"]),
+    }
+    reached = minimize.runtime_closure(packages, ["nginx"], weak=False)
+    assert minimize.why(reached, "zlib") == (
+        "zlib (libz.so.1) <- openssl-libs (libssl.so.3) <- nginx (requested)"
+    )
+
+
+def test_roots_resolve_names_provides_and_globs() -> None:
+    packages = {"bash": pkg("bash", provides=["/bin/sh"]), "nginx": pkg("nginx")}
+    assert minimize.resolve_roots(packages, ["/bin/sh", "ngin*"]) == ["bash", "nginx"]
+
+
+def test_rpm_query_output_parses_and_counts_skipped_docs_and_languages() -> None:
+    sep = "\x1f"
+    text = (
+        sep.join(
+            [
+                "@@bash",
+                "bash-5.2-1.fc40.x86_64",
+                "1000",
+                "Rlibc.so.6\t0",
+                "Wbash-completion",
+                "P/bin/sh",
+                "F/usr/bin/bash\t900\t0\tnormal\t\t1700000000\t33261",
+                "F/usr/share/doc/bash/README\t40\t2\tnot installed\t\t1700000000\t33188",
+                "F/usr/share/locale/de/bash.mo\t60\t0\tnot installed\tde\t1700000000\t33188",
+                "",
+            ]
+        )
+        + "\n"
+    )
+    packages = parse_query(text)
+    bash = packages["bash"]
+    assert bash.runtime_requires == ["libc.so.6"] and bash.weak == ("bash-completion",)
+    assert doc_or_lang_bytes(packages.values()) == (40, 60)
+
+
+@pytest.mark.parametrize(
+    "kw", [{"langs": []}, {"langs": ["de;rm"]}, {"prefer": ["x"]}, {"prefer": {"a": [3]}}]
+)
+def test_bad_minimisation_options_are_recipe_errors(kw: dict) -> None:
+    with pytest.raises(RecipeError):
+        recipe("localhost/x", **kw)
