@@ -118,6 +118,61 @@ _NO_MATCH = (
     re.compile(r"No package (\S+) available"),
 )
 
+# dnf4's signature messages (dnf/base.py, dnf/cli/commands/__init__.py) and dnf5's one line
+# ('OpenPGP check for package "n-v-r.a" (path) from repo "id" has failed: <reason>').
+_UNSIGNED = re.compile(r"Package (\S+?)(?:\.rpm)? is not signed")
+_NO_KEY = re.compile(
+    r"Public key for (\S+?)(?:\.rpm)? is not (installed|trusted)"
+    r"(?:\. Failing package is: \S+\s+GPG Keys are configured as: ([^\n]+))?"
+)
+_WRONG_KEYS = re.compile(
+    r'GPG keys listed for the "([^"]+)" repository are already installed but they are not '
+    r"correct.*?Failing package is: (\S+)\s+GPG Keys are configured as: ([^\n]+)",
+    re.S,
+)
+_NO_GPGKEY = re.compile(r"Problem repository: \[([^\]\n]+)\]")
+_KEY_IMPORT = re.compile(r"Key import failed \(code (\d+)\)")
+_UNREADABLE = re.compile(r"Problem opening package (\S+?)(?:\.rpm)?$", re.M)
+_DNF5_CHECK = re.compile(
+    r'OpenPGP check for package "([^"]+)" (?:\(.*?\) )?from repo "([^"]+)" has failed: ([^\n]+)'
+)
+
+
+def explain_signature(text: str) -> str | None:
+    """The package and the key problem behind a failed signature check, or None."""
+    if unsigned := sorted(set(_UNSIGNED.findall(text))):
+        return f"package {', '.join(unsigned)} is not signed and its repository has gpgcheck=1"
+    if wrong := _WRONG_KEYS.search(text):
+        repo, package, keys = wrong.groups()
+        return (
+            f"package {package} is not signed by a key that repository {repo!r} trusts"
+            f" (gpgkey={keys.strip()})"
+        )
+    if nokey := _NO_KEY.findall(text):
+        package = ", ".join(sorted({found[0] for found in nokey}))
+        _, state, keys = nokey[0]
+        if state == "trusted":
+            return f"package {package} is signed by a key that rpm does not trust"
+        if keys:
+            return (
+                f"package {package} is not signed by a key that its repository trusts"
+                f" (gpgkey={keys.strip()})"
+            )
+        return f"package {package} is signed by an unknown key and its repository names no gpgkey"
+    if dnf5 := _DNF5_CHECK.search(text):
+        package, repo, reason = dnf5.groups()
+        return f"signature check of package {package} from repository {repo!r} failed: {reason}"
+    if repo_id := _NO_GPGKEY.search(text):
+        return (
+            f"repository {repo_id.group(1)!r} has gpgcheck=1 but no gpgkey=;"
+            " add the URL of its signing key to the .repo file"
+        )
+    if failed := _KEY_IMPORT.search(text):
+        return f"importing a repository key into the image's rpmdb failed (rpm code {failed[1]})"
+    if unreadable := _UNREADABLE.search(text):
+        return f"package {unreadable[1]} cannot be read to check its signature"
+    return None
+
 
 def explain_failure(stdout: str, stderr: str) -> str:
     """Turn dnf's output into the one cause a user needs to read."""
@@ -130,6 +185,9 @@ def explain_failure(stdout: str, stderr: str) -> str:
     )
     if problem:
         return f"dependency problem: {problem.group(1).strip()}"
+    signature = explain_signature(text)
+    if signature:
+        return signature
     scriptlet = re.search(r"Error in (\S+) scriptlet in rpm package (\S+)", text)
     if scriptlet:
         return f"{scriptlet.group(1)} scriptlet of package {scriptlet.group(2)} failed"

@@ -145,8 +145,9 @@ def runtime_closure(
 
 
 # The filesystem layout and the account databases: scriptlets write into their files, so they
-# are image state even when only a %pre asked for them.
-NEVER_PRUNED = frozenset({"setup", "filesystem", "basesystem"})
+# are image state even when only a %pre asked for them. gpg-pubkey entries are the keys dnf
+# imported from the repositories' gpgkey= (nothing requires them, yet they are the image's trust).
+NEVER_PRUNED = frozenset({"setup", "filesystem", "basesystem", "gpg-pubkey"})
 
 
 def install_time_only(
