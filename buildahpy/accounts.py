@@ -89,8 +89,42 @@ def add_group(root: RootFS, name: str, gid: int) -> None:
         _shadow_append(root, "/etc/gshadow", f"{name}:!::")
 
 
-def add_user(root: RootFS, name: str, uid: int, gid: int, home: str, shell: str) -> None:
+def add_user(
+    root: RootFS, name: str, uid: int, gid: int, home: str, shell: str, *, gecos: str = ""
+) -> None:
     if not has_group(_read(root, "/etc/group"), gid):
         raise BuildError(f"user '{name}': group id {gid} does not exist; call add_group first")
-    if _update(root, "/etc/passwd", name, uid, f"{name}:x:{uid}:{gid}::{home}:{shell}", "user"):
+    line = f"{name}:x:{uid}:{gid}:{gecos}:{home}:{shell}"
+    if _update(root, "/etc/passwd", name, uid, line, "user"):
         _shadow_append(root, "/etc/shadow", f"{name}:!!:::::::")
+
+
+def add_member_line(text: str, user: str, group: str) -> str | None:
+    """/etc/group (or gshadow) text with ``user`` in ``group``'s member list; None if already."""
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        fields = line.split(":")
+        if fields[0] != group or len(fields) < 4:
+            continue
+        members = [m for m in fields[-1].split(",") if m]
+        if user in members:
+            return None
+        fields[-1] = ",".join([*members, user])
+        lines[index] = ":".join(fields)
+        return "\n".join(lines) + "\n"
+    raise BuildError(f"group '{group}' does not exist in the image")
+
+
+def add_member(root: RootFS, user: str, group: str) -> None:
+    """Add a supplementary member, as sysusers.d's ``m`` lines do (gshadow kept in step)."""
+    new = add_member_line(_read(root, "/etc/group"), user, group)
+    if new is None:
+        return
+    root.write_bytes("/etc/group", new.encode(), 0o644)
+    if root.exists("/etc/gshadow"):
+        try:
+            shadow = add_member_line(_read(root, "/etc/gshadow"), user, group)
+        except BuildError:  # a gshadow without the group: nothing to keep in step
+            shadow = None
+        if shadow is not None:
+            root.write_bytes("/etc/gshadow", shadow.encode(), 0o000)
