@@ -15,12 +15,17 @@ REQUIRED = {
 }
 
 
-def check_host() -> None:
+def check_host(*, rootless: bool = False) -> None:
+    """Tools present; and root, real or of the user namespace buildahpy.rootless set up.
+
+    ``rootless``: the check before re-executing under ``buildah unshare``, not yet root.
+    """
     missing = [f"'{tool}' is missing: {fix}" for tool, fix in REQUIRED.items() if not which(tool)]
     if missing:
         raise PreflightError("; ".join(missing))
-    if os.geteuid() != 0:
+    if not rootless and os.geteuid() != 0:
+        # only reached when the re-execution did not make us root of a user namespace
         raise PreflightError(
-            "buildahpy must run as root for now (rootless builds are not supported yet); "
-            "run it with sudo"
+            "buildahpy is not root, not even in the user namespace of 'buildah unshare'; "
+            "check that 'buildah unshare id -u' prints 0"
         )

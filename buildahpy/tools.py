@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import signal
+import subprocess
 from collections.abc import Mapping, Sequence
 
 import attrs
@@ -137,3 +138,20 @@ def _stop(process: sh.RunningCommand) -> None:
     except BaseException:  # a second Ctrl-C while we wait: kill at once, then let it propagate
         process.kill()
         raise
+
+
+def spawn(
+    argv: Sequence[str], *, env: Mapping[str, str], pass_fds: Sequence[int] = ()
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` on our own stdin, stdout and stderr, in a new process group, and return
+    at once. For the one child that outlives a step: buildahpy itself under ``buildah unshare``
+    (buildahpy.rootless), which forwards signals to it by hand instead of sharing the
+    terminal's. ``pass_fds`` stay open in the child."""
+    argv = [str(arg) for arg in argv]
+    get_logger().debug("spawn", cmd=shlex.join(argv))
+    path = which(argv[0], env) if "/" not in argv[0] else argv[0]
+    if path is None:
+        raise PreflightError(f"'{argv[0]}' is not installed or not on PATH; install it first")
+    return subprocess.Popen(
+        [path, *argv[1:]], env=dict(env), pass_fds=tuple(pass_fds), process_group=0
+    )
