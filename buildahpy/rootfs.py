@@ -14,6 +14,7 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from .errors import BuildError, PreflightError
@@ -109,6 +110,22 @@ class RootFS:
         fd = self.open(path, os.O_RDONLY)
         with os.fdopen(fd, "rb") as handle:
             return handle.read()
+
+    def host_escape(
+        self, path: str | PurePosixPath, allowed: Sequence[str] = ()
+    ) -> tuple[str, str] | None:
+        """Where the host's own tools would end up: they join the mountpoint and ``path`` as a
+        string and follow links on the host. The first component that leads out of the rootfs
+        (and out of every ``allowed`` host directory), with where it leads; or None."""
+        root = os.path.realpath(self.path)
+        inside = [root, *(os.path.realpath(a) for a in allowed)]
+        parts = PurePosixPath("/", str(path).lstrip("/")).parts[1:]
+        for depth in range(1, len(parts) + 1):
+            prefix = "/" + "/".join(parts[:depth])
+            resolved = os.path.realpath(os.path.join(root, prefix.lstrip("/")))
+            if not any(resolved == d or resolved.startswith(d + "/") for d in inside):
+                return prefix, resolved
+        return None
 
     def readlink(self, path: str | PurePosixPath) -> str:
         parent, name = self._parent(path)

@@ -26,6 +26,15 @@ PACKAGE_MANAGERS = frozenset({"dnf", "dnf5", "microdnf", "yum"})
 STRAY_RPMDBS = ("/root/.rpmdb",)
 
 
+def host_tool_paths(rpmdb_path: str, *, dnf: bool) -> tuple[str, ...]:
+    """What the host's dnf (or, with ``dnf=False``, rpm alone) opens under the mountpoint as
+    plain host paths: caches, logs, state, module config and the rpmdb (rpm opens it before it
+    chroots into the image)."""
+    if not dnf:
+        return (rpmdb_path,)
+    return (*DNF_CACHES, *DNF_LOGS, *DNF_STATE, "/etc/dnf", rpmdb_path)
+
+
 def leftovers(package_names: Iterable[str]) -> tuple[str, ...]:
     """The paths to delete, given the names of the packages in the image."""
     keep_state = bool(PACKAGE_MANAGERS & set(package_names))

@@ -118,3 +118,23 @@ def test_leftovers_keep_dnf_state_only_when_the_image_has_dnf() -> None:
     assert "/var/lib/dnf" in scrub.leftovers(["bash"])
     assert "/var/lib/dnf" not in scrub.leftovers(["bash", "dnf"])
     assert "/var/cache/dnf" in scrub.leftovers(["dnf"])
+
+
+def test_host_escape_names_the_link_the_host_tools_would_follow_out(
+    root: RootFS, host_sentinel: Path, tmp_path: Path
+) -> None:
+    # dnf and rpm join the mountpoint and the path as strings: only links that stay inside pass
+    climbed = str(tmp_path.parent / "host")  # var/log -> ../../../host, joined on the host
+    assert root.host_escape("/var/log/dnf.log") == ("/var/log", climbed)
+    assert root.host_escape("/var/cache/dnf") == ("/var/cache", str(host_sentinel))
+    assert root.host_escape("/etc/dnf") == ("/etc", str(host_sentinel / "etc"))
+    assert root.host_escape("/usr/share/x/y") == ("/usr/share/x", str(host_sentinel))
+    assert root.host_escape("/usr/lib/sysimage/rpm") is None  # not there yet: inside
+    root.mkdir("/var/lib")
+    root.symlink("../../usr/lib/sysimage/rpm", "/var/lib/rpm")  # Fedora's compat link
+    assert root.host_escape("/var/lib/rpm") is None
+    assert root.host_escape("/var/cache/dnf", [str(host_sentinel)]) is None  # allowed dir
+    assert scrub.host_tool_paths("/var/lib/rpm", dnf=False) == ("/var/lib/rpm",)
+    assert {"/var/log/dnf.log", "/var/cache/dnf", "/var/lib/dnf", "/var/lib/rpm"} <= set(
+        scrub.host_tool_paths("/var/lib/rpm", dnf=True)
+    )
