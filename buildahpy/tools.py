@@ -7,6 +7,7 @@ interrupted while it runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -77,11 +78,14 @@ def run(
     stdin: str = "",
     hint: str = "",
     quiet: bool = False,
+    shield: bool = False,
 ) -> Completed:
     """Run ``argv`` to completion; raise CommandError (argv, exit code, stderr tail) on failure.
 
     stdout is captured and returned; stderr lines are logged at debug level as they arrive (so
-    ``-v`` shows dnf's progress) and kept for the error message.
+    ``-v`` shows dnf's progress) and kept for the error message. ``shield``: the child runs in
+    its own process group (out of reach of the terminal's Ctrl-C) and an interrupt waits for it
+    to end instead of stopping it, for a step that must not be cut half-way.
     """
     argv = [str(arg) for arg in argv]
     env = dict(env) if env is not None else base_env()
@@ -108,6 +112,7 @@ def run(
         _in=stdin,
         _decode_errors="replace",
         _return_cmd=True,
+        _new_group=shield,
     )
     try:
         process.wait()
@@ -120,9 +125,17 @@ def run(
             stdout=str(process.stdout, "utf-8", "replace"),
         ) from None
     except BaseException:
-        _stop(process)
+        if shield:
+            _finish(process)
+        else:
+            _stop(process)
         raise
     return Completed(tuple(argv), str(process.stdout, "utf-8", "replace"), "".join(err_lines))
+
+
+def _finish(process: sh.RunningCommand) -> None:
+    with contextlib.suppress(sh.ErrorReturnCode, sh.SignalException):
+        process.wait()
 
 
 def _stop(process: sh.RunningCommand) -> None:
