@@ -28,23 +28,29 @@ AutoReqProv: no
 
 
 def build_rpm(workdir: Path, name: str, body: str, *, version: str = "1.0",
-              arch: str = "noarch", files: Mapping[str, bytes | str] | None = None) -> Path:
-    """Build one package. ``files`` maps image paths to content; they are installed by %install
-    and listed in %files unless ``body`` has its own %files section. ``body`` holds the rest
-    of the spec (Requires, %description, scriptlets, %files ...)."""
+              arch: str = "noarch", files: Mapping[str, bytes | str] | None = None,
+              symlinks: Mapping[str, str] | None = None) -> Path:
+    """Build one package. ``files`` maps image paths to content, ``symlinks`` image paths to
+    link targets; they are installed by %install and listed in %files unless ``body`` has its
+    own %files section. ``body`` holds the rest of the spec (Requires, %description,
+    scriptlets, %files ...)."""
     top = workdir / f"rpmbuild-{name}"
     src = top / "payload"
     for path, content in (files or {}).items():
         target = src / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content.encode() if isinstance(content, str) else content)
+    for path, link_target in (symlinks or {}).items():
+        link = src / path.lstrip("/")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(link_target)
     body = textwrap.dedent(body)
     spec = SPEC_HEAD.format(name=name, version=version, arch=arch) + body
     if "%description" not in body:
         spec += "\n%description\nTest package.\n"
     spec += f"\n%install\nmkdir -p %{{buildroot}}\ncp -a {src}/. %{{buildroot}}/ || true\n"
     if "%files" not in body:
-        spec += "\n%files\n" + "".join(f'"{p}"\n' for p in (files or {}))
+        spec += "\n%files\n" + "".join(f'"{p}"\n' for p in [*(files or {}), *(symlinks or {})])
     spec_path = top / f"{name}.spec"
     spec_path.parent.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(spec)
