@@ -48,6 +48,7 @@ class Recipe:
     weak_deps: bool = False
     docs: bool = False
     minimize: Minimize = Minimize()
+    base: str | None = None  # the tag of the image this one starts from (None: scratch)
 
     @property
     def location(self) -> str:
@@ -68,9 +69,14 @@ def recipe(
     prefer: dict[str, list[str]] | None = None,
     langs: str | list[str] | tuple[str, ...] = ("C.UTF-8",),
     prune: bool = True,
+    base: str | Callable[[Any], None] | None = None,
 ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
-    """Register the decorated function as a recipe building the image ``tag``."""
+    """Register the decorated function as a recipe building the image ``tag``.
+
+    ``base`` is another recipe function, or an image reference, to build on instead of scratch.
+    """
     normalised = normalise_tag(tag)
+    base_tag = base_reference(base)
     if releasever is not None and not isinstance(releasever, str | int):
         raise RecipeError(f"releasever must be a string or number, not {releasever!r}")
     try:
@@ -91,12 +97,30 @@ def recipe(
             weak_deps=bool(weak_deps),
             docs=bool(docs),
             minimize=minimize,
+            base=base_tag,
         )
+        setattr(func, _RECIPE_ATTR, entry)  # so another recipe can name it as its base
         if _collected is not None:
             _collected.append(entry)
         return func
 
     return register
+
+
+_RECIPE_ATTR = "__buildahpy_recipe__"
+
+
+def base_reference(base: object) -> str | None:
+    """The image tag a ``base=`` argument names: a recipe function's tag, or a reference."""
+    if base is None:
+        return None
+    if callable(base):
+        entry = getattr(base, _RECIPE_ATTR, None)
+        if not isinstance(entry, Recipe):
+            name = getattr(base, "__name__", repr(base))
+            raise RecipeError(f"base={name} is not a recipe (decorate it with @recipe(tag))")
+        return entry.tag
+    return normalise_tag(base)
 
 
 def display(path: Path) -> str:

@@ -1,0 +1,64 @@
+"""One run over the selected recipes: look at the local images, schedule, then report.
+
+Host binaries: podman (the local image index, through buildah.py), and whatever the builds start.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import buildah, summary
+from .distro import HostRelease
+from .fleet import BUILT, UP_TO_DATE, Executor, ForkExecutor, InlineExecutor, schedule
+from .graph import Node
+from .jobs import Preparer, Settings, index_images
+from .plan import Options
+from .progress import LiveProgress, LogProgress
+
+
+def run(
+    nodes: Sequence[Node],
+    options: Options,
+    host: HostRelease,
+    flavour: str,
+    settings: Settings,
+    report_path: Path | None = None,
+) -> int:
+    started = time.monotonic()
+    references = [node.recipe.tag for node in nodes]
+    references += sorted({node.base_image for node in nodes if node.base_image})
+    existing = index_images(buildah.inspect_images(references))
+    preparer = Preparer(options, host, flavour, settings, existing)
+    rundir = Path(tempfile.mkdtemp(prefix="buildahpy-run-"))
+    live = settings.jobs > 1 and sys.stderr.isatty()
+    progress = LiveProgress(sys.stderr, len(nodes)) if live else LogProgress()
+    executor: Executor
+    if settings.jobs > 1:
+        recipes = [node.recipe for node in nodes]
+        executor = ForkExecutor(
+            settings.jobs, rundir, recipes, verbose=settings.verbose, tick=progress.tick
+        )
+    else:
+        executor = InlineExecutor(node.recipe for node in nodes)
+    try:
+        entries = schedule(nodes, preparer, executor, progress)
+    finally:
+        progress.close()
+        shutil.rmtree(rundir, ignore_errors=True)
+    wall = time.monotonic() - started
+    built = [entry.node.recipe.tag for entry in entries if entry.status == BUILT]
+    # a built image's digest only matters to the report; the table has what the build measured
+    images = {**existing, **(index_images(buildah.inspect_images(built)) if report_path else {})}
+    table = summary.rows(entries, images)
+    summary.print_table(table, wall, sys.stdout)
+    shares = summary.fleet_shares(table, images)
+    if len(shares) > 1:
+        summary.print_fleet(shares, table, sys.stdout)
+    if report_path is not None:
+        summary.write_report(report_path, summary.report(table, shares, wall))
+    return 0 if all(entry.status in (BUILT, UP_TO_DATE) for entry in entries) else 1

@@ -1,0 +1,83 @@
+"""One build as the fleet scheduler runs it: a Job in, an Outcome out.
+
+``run_job`` builds exactly as a single build does (build.py, with its ExitStack cleanup and its
+SIGINT/SIGTERM handling). In a parallel run ``build_in_child`` does so in a forked process and
+leaves the outcome as a pickle in the run's private directory for the scheduler.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import traceback
+from pathlib import Path
+from typing import NoReturn
+
+import attrs
+
+from .build import BuildResult, Extras, build
+from .distro import HostRelease
+from .errors import BuildahpyError, Interrupted
+from .plan import Options
+from .recipe import Recipe
+
+
+@attrs.frozen
+class Job:
+    recipe_file: Path
+    recipe_name: str
+    options: Options
+    host: HostRelease
+    flavour: str
+    extras: Extras = attrs.Factory(Extras)
+
+
+@attrs.frozen
+class Outcome:
+    result: BuildResult | None = None
+    error: str = ""  # one line, as the single-build command line prints it
+    exit_code: int = 0
+
+
+def run_job(job: Job, recipe: Recipe) -> Outcome:
+    try:
+        result = build(recipe, job.options, host=job.host, flavour=job.flavour, extras=job.extras)
+    except BuildahpyError as exc:
+        return Outcome(error=str(exc), exit_code=exc.exit_code)
+    return Outcome(result=result)
+
+
+def write_outcome(path: Path, outcome: Outcome) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_bytes(pickle.dumps(outcome))
+    os.replace(partial, path)  # the scheduler never reads half an outcome
+
+
+def build_in_child(job: Job, recipe: Recipe, log_path: Path, result_path: Path) -> NoReturn:
+    """The body of a forked build: output to its log, the outcome to a file, then os._exit, so
+    nothing of the parent's (its finally blocks, its atexit handlers) runs twice."""
+    code = 70  # EX_SOFTWARE: a bug, should anything below fail unexpectedly
+    try:
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        null_fd = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null_fd, 0)
+        os.close(null_fd)
+        # what the recipe prints, too, whatever sys.stdout was in the parent
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - for the process
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115 - for the process
+        outcome = run_job(job, recipe)
+        write_outcome(result_path, outcome)
+        code = outcome.exit_code
+    except Interrupted as exc:
+        sys.stderr.write(f"buildahpy: {recipe.name}: {exc}; its container was removed\n")
+        code = exc.exit_code
+    except BaseException:  # report anything, then leave without unwinding
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
