@@ -13,21 +13,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from . import dnf, log, preflight
-from .build import BuildResult, build
+from . import dnf, driver, gc, graph, log, preflight, rootless
 from .distro import HostRelease, read_host_release, resolve_target
 from .errors import BuildahpyError, Interrupted, RecipeError, UsageError
 from .image import DryEngine, Image
+from .jobs import Settings
 from .plan import Options, make_plan
 from .recipe import Recipe, load_files, where_in
-from .report import print_plan, print_results
+from .report import print_plan
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="buildahpy", description="Build minimal container images from Python recipes."
     )
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="recipe files")
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE", help="recipe files")
+    parser.add_argument(
+        "--gc",
+        action="store_true",
+        help="remove working containers left by killed builds, then exit (takes no FILE)",
+    )
     parser.add_argument(
         "--repo-file",
         action="append",
@@ -57,7 +62,42 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show each command as it runs")
     parser.add_argument("--log-format", choices=["console", "json"], default="console")
-    return parser.parse_args(argv)
+    add_fleet_args(parser)
+    parser.add_argument("--explain", action="store_true",
+                        help="after each build, say why each package is there and measure what "
+                        "weak deps and small alternatives saved (extra dnf resolutions)")
+    args = parser.parse_args(argv)
+    if args.gc and args.files:
+        parser.error("--gc takes no recipe files")
+    if not args.gc and not args.files:
+        parser.error("the following arguments are required: FILE")
+    return args
+
+
+def add_fleet_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=1, metavar="N", help="build N images at a time"
+    )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="build even the images that are up to date"
+    )
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="build only slice I (0-based) of N of the recipes, and the bases they need",
+    )
+    parser.add_argument(
+        "--report", type=Path, metavar="FILE", help="write the run's results as JSON to FILE"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="the shared download cache (default $BUILDAHPY_CACHE_DIR or /var/cache/buildahpy)",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="let each build's dnf fetch for itself"
+    )
 
 
 def select(recipes: list[Recipe], only: list[str]) -> list[Recipe]:
@@ -78,7 +118,18 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    recipes = select(load_files(args.files), args.only)
+    if args.gc:
+        sys.stdout.write(gc.report(gc.collect()))
+        return 0
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be 1 or more")
+    loaded = load_files(args.files)
+    wanted = select(loaded, args.only)
+    if args.shard:
+        wanted = graph.in_shard(wanted, *graph.parse_shard(args.shard))
+    nodes = graph.closure(loaded, wanted)  # bases first; a cycle is a usage error
+    recipes = [node.recipe for node in nodes]
+    roles = {node.name: node.role for node in nodes}
     for path in args.repo_file:
         if not path.is_file():
             raise UsageError(f"--repo-file {path}: no such file")
@@ -86,10 +137,11 @@ def run(args: argparse.Namespace) -> int:
         repo_files=tuple(p.resolve() for p in args.repo_file),
         distro=args.distro,
         releasever=args.releasever,
+        explain=args.explain,
     )
     if args.list:
         for entry in recipes:
-            sys.stdout.write(f"{entry.name}\t{entry.tag}\t{entry.location}\n")
+            sys.stdout.write(f"{entry.name}\t{entry.tag}\t{entry.location}\t{roles[entry.name]}\n")
         return 0
     host = read_host_release()
     if args.dry_run:
@@ -106,17 +158,16 @@ def run(args: argparse.Namespace) -> int:
             host=host,
         )
     preflight.check_host()
+    gc.collect_before_build()
     flavour = dnf.host_flavour() if args.dnf_flavour == "auto" else args.dnf_flavour
-    results: list[BuildResult] = []
-    failed = 0
-    for entry in recipes:
-        try:
-            results.append(build(entry, options, host=host, flavour=flavour))
-        except BuildahpyError as exc:
-            failed += 1
-            sys.stderr.write(f"buildahpy: {entry.name}: {exc}\n")
-    print_results(results, sys.stdout)
-    return 1 if failed else 0
+    settings = Settings(
+        jobs=args.jobs,
+        rebuild=args.rebuild,
+        cache=not args.no_cache,
+        cache_dir=args.cache_dir,
+        verbose=args.verbose,
+    )
+    return driver.run(nodes, options, host, flavour, settings, args.report)
 
 
 def dry_run(entry: Recipe, options: Options, host: HostRelease, flavour: str) -> None:
@@ -134,6 +185,9 @@ def dry_run(entry: Recipe, options: Options, host: HostRelease, flavour: str) ->
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     log.configure(verbose=args.verbose, fmt=args.log_format)
+    if rootless.needs_namespace(args.list or args.dry_run):
+        return rootless.run_in_namespace(sys.argv[1:] if argv is None else list(argv))
+    rootless.announce()
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:

@@ -13,8 +13,9 @@ from .errors import CommandError
 from .tools import run
 
 
-def from_scratch_argv(name: str) -> list[str]:
-    return ["buildah", "from", "--name", name, "--pull=never", "scratch"]
+def from_argv(name: str, image: str) -> list[str]:
+    # never pull here: a fleet run resolves (and if need be pulls) bases before any build
+    return ["buildah", "from", "--name", name, "--pull=never", image]
 
 
 def config_argv(name: str, config: ImageConfig) -> list[str]:
@@ -34,10 +35,12 @@ def config_argv(name: str, config: ImageConfig) -> list[str]:
     return [*argv, name]
 
 
-def commit_argv(name: str, iidfile: str) -> list[str]:
-    # No image name: the tag is added only once the image is complete, so a failed or
-    # interrupted commit can never move the tag off the previous image.
-    return ["buildah", "commit", "--quiet", "--format=oci", f"--iidfile={iidfile}", name]
+def commit_argv(name: str, iidfile: str, pending: str | None = None) -> list[str]:
+    # Never the tag: it is added only once the image is complete, so a failed or interrupted
+    # commit can never move it off the previous image. ``pending`` is a name only this build
+    # uses, so whatever buildah stored before a signal stopped it can be found and removed.
+    argv = ["buildah", "commit", "--quiet", "--format=oci", f"--iidfile={iidfile}", name]
+    return [*argv, pending] if pending else argv
 
 
 def run_argv(name: str, argv: Sequence[str]) -> list[str]:
@@ -45,8 +48,8 @@ def run_argv(name: str, argv: Sequence[str]) -> list[str]:
     return ["buildah", "run", "--isolation=chroot", name, "--", *argv]
 
 
-def create(name: str) -> None:
-    run(from_scratch_argv(name), hint="cannot create the working container")
+def create(name: str, image: str = "scratch") -> None:
+    run(from_argv(name, image), hint="cannot create the working container")
 
 
 def remove(name: str) -> None:
@@ -65,8 +68,11 @@ def configure(name: str, config: ImageConfig) -> None:
     run(config_argv(name, config), hint="buildah config failed")
 
 
-def commit(name: str, iidfile: str) -> str:
-    run(commit_argv(name, iidfile), hint="buildah commit failed")
+def commit(name: str, iidfile: str, pending: str | None = None) -> str:
+    # Shielded: buildah 1.28 stores the image and only then names it, and dies on SIGTERM or
+    # SIGINT in between, leaving a nameless image nobody can tell apart. Let it finish; the
+    # caller's undo then removes the image by its pending name.
+    run(commit_argv(name, iidfile, pending), hint="buildah commit failed", shield=True)
     with open(iidfile) as handle:
         return handle.read().strip().removeprefix("sha256:")
 
@@ -79,8 +85,9 @@ def tag(image_id: str, tag_name: str) -> None:
     run(["buildah", "tag", image_id, tag_name], hint=f"cannot tag the image as {tag_name}")
 
 
-def remove_image(image_id: str) -> None:
-    run(["buildah", "rmi", image_id], hint="cannot remove the image")
+def remove_image(*references: str) -> None:
+    """Remove images; a reference that is one of several names of an image only untags it."""
+    run(["buildah", "rmi", *references], hint="cannot remove the image")
 
 
 def image_id(reference: str) -> str | None:
@@ -105,3 +112,49 @@ def containers(prefix: str = "") -> list[str]:
     out = run(["buildah", "containers", "--json"], quiet=True).stdout
     names = [entry.get("containername", "") for entry in json.loads(out or "null") or []]
     return [n for n in names if n.startswith(prefix)]
+
+
+def mounts() -> dict[str, str]:
+    """Mounted working containers: name -> mountpoint (``buildah mount`` with no argument)."""
+    out = run(["buildah", "mount"], quiet=True).stdout
+    pairs = (line.split(" ", 1) for line in out.splitlines() if " " in line)
+    return {name: mountpoint.strip() for name, mountpoint in pairs}
+
+
+def remove_containers(names: Sequence[str]) -> None:
+    """Unmount and remove several containers in one call (``buildah rm`` does both)."""
+    run(["buildah", "rm", *names], hint="cannot remove leftover working containers")
+
+
+def pull(reference: str) -> str:
+    """Pull an image the run builds on but does not build; returns its id."""
+    run(["buildah", "pull", "--quiet", reference], hint=f"cannot pull the base image {reference}")
+    found = image_id(reference)
+    if found is None:
+        raise CommandError(["buildah", "pull", reference], 0, "", hint="pulled image not found")
+    return found
+
+
+def inspect_images(references: Sequence[str]) -> list[dict[str, object]]:
+    """Id, tags, digest, size and labels of the images that exist, in one call (``podman
+    images`` would size every image in the storage: seconds once old builds pile up)."""
+    if not references:
+        return []
+    try:
+        out = run(["podman", "image", "inspect", *references], quiet=True).stdout
+    except CommandError as error:  # exits 125 when one is missing, but prints the others
+        out = error.stdout if error.stdout.lstrip().startswith("[") else ""
+    images: list[dict[str, object]] = json.loads(out or "null") or []
+    return images
+
+
+def image_names() -> list[str]:
+    """Every name of every local image, in one call."""
+    out = run(["buildah", "images", "--all", "--json"], quiet=True).stdout
+    return [n for entry in json.loads(out or "null") or [] for n in entry.get("names") or []]
+
+
+def run_root() -> str:
+    """The storage's RunRoot: its per-boot state (tmpfs), per user and per storage."""
+    out = run(["buildah", "info"], quiet=True, hint="buildah info failed").stdout
+    return str(json.loads(out)["store"]["RunRoot"])

@@ -87,14 +87,36 @@ def common_argv(plan: Plan, root: str, *, justdb: bool = False) -> list[str]:
         f"--config={plan.dnf_conf}",
         f"--setopt=reposdir={','.join(plan.reposdirs)}",
         f"--setopt=install_weak_deps={plan.weak_deps}",
-        f"--setopt=tsflags={'' if plan.docs else 'nodocs'}",
-        "--setopt=keepcache=False",
+        f"--setopt=tsflags={','.join(tsflags)}",
+        f"--setopt=keepcache={bool(plan.cachedir)}",
         "--noplugins" if flavour == DNF4 else "--no-plugins",
     ]
     if flavour == DNF5:
         # dnf5 otherwise reads vars (and config) from inside the empty installroot
         argv.append(f"--setopt=varsdir={','.join(plan.varsdirs)}")
+    return argv + cache_argv(plan)
+
+
+def cache_argv(plan: Plan) -> list[str]:
+    """A shared-cache build reads the metadata snapshot this run made and never refreshes it.
+
+    dnf4 gets no cachedir option: it would still write expired_repos.json under the installroot
+    (dnf 4.14), so <root>/var/cache/dnf is a link to the build's cachedir instead (cache.py).
+    dnf5 takes cachedir as given (as root it uses system_cachedir, so both are set).
+    """
+    if not plan.cachedir:
+        return []
+    argv = ["--setopt=metadata_expire=-1"]
+    if plan.dnf_flavour == DNF5:
+        argv += [f"--setopt=cachedir={plan.cachedir}", f"--setopt=system_cachedir={plan.cachedir}"]
     return argv
+
+
+def makecache_argv(plan: Plan, root: str) -> list[str]:
+    """Fetch every repository's metadata into ``plan.cachedir`` (a fleet run's shared snapshot),
+    checking each repository for a newer revision whatever the age of what is there."""
+    argv = [arg for arg in common_argv(plan, root) if not arg.startswith("--setopt=metadata_exp")]
+    return [*argv, "--setopt=metadata_expire=0", "makecache"]
 
 
 def install_argv(

@@ -15,6 +15,7 @@ import attrs
 
 from .distro import HostRelease, Target, resolve_target
 from .errors import UsageError
+from .minimize import Minimize
 from .recipe import Recipe
 
 HOST_REPOSDIRS = ("/etc/yum.repos.d", "/etc/yum/repos.d", "/etc/distro.repos.d")
@@ -30,6 +31,7 @@ class Options:
     releasever: str | None = None
     dnf_command: str = "dnf"
     keep: bool = False
+    explain: bool = False
 
 
 @attrs.frozen
@@ -46,6 +48,9 @@ class Plan:
     varsdirs: tuple[str, ...]
     repo_ids: tuple[str, ...]
     digest: str
+    minimize: Minimize = Minimize()
+    base_image: str = "scratch"  # what ``buildah from`` starts from: scratch, a tag or an image id
+    cachedir: str = ""  # this build's dnf cachedir on the host (see cache.py); "" is dnf's own
 
     @property
     def dnf_conf(self) -> str:
@@ -87,8 +92,15 @@ def host_repo_files(reposdirs: tuple[str, ...]) -> tuple[Path, ...]:
 
 
 def make_plan(
-    recipe: Recipe, options: Options, *, host: HostRelease, dnf_flavour: str, workdir: str
+    recipe: Recipe,
+    options: Options,
+    *,
+    host: HostRelease,
+    dnf_flavour: str,
+    workdir: str,
+    base_image: str | None = None,
 ) -> Plan:
+    """``base_image`` pins the recipe's base (a tag) to the id the run resolved it to."""
     target = resolve_target(
         cli_distro=options.distro,
         cli_releasever=options.releasever,
@@ -113,6 +125,7 @@ def make_plan(
             target.releasever,
             str(recipe.weak_deps),
             str(recipe.docs),
+            repr(recipe.minimize),
             dnf_flavour,
             *ids,
             _source_digest(recipe.file),
@@ -131,6 +144,8 @@ def make_plan(
         varsdirs=HOST_VARSDIRS,
         repo_ids=ids,
         digest=hashlib.sha256(digest_input.encode()).hexdigest(),
+        minimize=recipe.minimize,
+        base_image=base_image or recipe.base or "scratch",
     )
 
 
@@ -141,12 +156,39 @@ def _source_digest(path: Path) -> str:
         return ""
 
 
-def rpm_macros(plan: Plan) -> str:
-    """The private ~/.rpmmacros dnf and rpm run with: rpmdb where the target's rpm keeps it."""
+# rpm plugins that need privileges a user namespace does not give (security.* xattrs of the
+# initial namespace: SELinux labels, IMA and fs-verity signatures) or that talk to the host's
+# daemons (audit, syslog, fapolicyd, logind, the system bus). rpm-plugins(8): a plugin whose
+# %__transaction_NAME is %{nil} is not loaded.
+ROOTLESS_OFF_PLUGINS = (
+    "selinux",
+    "ima",
+    "fsverity",
+    "fapolicyd",
+    "audit",
+    "syslog",
+    "systemd_inhibit",
+    "dbus_announce",
+)
+
+
+def rpm_macros(plan: Plan, *, rootless: bool = False, sysusers_helper: str = "") -> str:
+    """The private ~/.rpmmacros dnf and rpm run with: rpmdb where the target's rpm keeps it.
+
+    ``sysusers_helper``: what rpm >= 4.19 runs instead of the host's systemd-sysusers for the
+    users and groups packages declare (see buildahpy.sysusers). ``rootless``: the transaction
+    runs as the root of a user namespace, without the plugins that fail there.
+    """
     lines = [
         f"%_dbpath {plan.rpmdb_path}",
         "%_dbpath_rebuild %{_dbpath}",
+        # translations and locale data of other languages are never unpacked
+        f"%_install_langs {plan.minimize.install_langs}",
     ]
+    if sysusers_helper:
+        lines.append(f"%__systemd_sysusers {sysusers_helper}")
+    if rootless:
+        lines += [f"%__transaction_{name} %{{nil}}" for name in ROOTLESS_OFF_PLUGINS]
     return "\n".join(lines) + "\n"
 
 

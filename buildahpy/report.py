@@ -46,15 +46,16 @@ def print_plan(plan: Plan, image: Image, out: TextIO) -> None:
     lines.append("  steps:")
     lines += [f"    {entry}" for entry in image.steps] or ["    (none)"]
     lines.append("  commands:")
-    commands = [buildah.from_scratch_argv(name), ["buildah", "mount", name]]
+    commands = [buildah.from_argv(name, plan.base_image), ["buildah", "mount", name]]
     if image.installed:
         commands.append(dnf.install_argv(plan, root, image.installed))
     if image.removed:
         commands.append(dnf.remove_argv(plan, root, image.removed))
     commands += [
         buildah.config_argv(name, config),
-        buildah.commit_argv(name, "<iidfile>"),
+        buildah.commit_argv(name, "<iidfile>", f"localhost/{name}:pending"),
         ["buildah", "tag", "<image-id>", plan.tag],
+        ["buildah", "rmi", f"localhost/{name}:pending"],
         ["buildah", "umount", name],
         ["buildah", "rm", name],
     ]

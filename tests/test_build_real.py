@@ -26,9 +26,11 @@ DNF_LEFTOVERS = [
 
 
 def table_row(stdout: str, tag: str) -> list[str]:
-    rows = [line.split() for line in stdout.splitlines() if line.startswith(tag)]
-    assert len(rows) == 1, stdout
-    return rows[0]
+    """tag, image id, size, unit, packages, seconds from the row of RECIPE TAG STATUS ROLE ..."""
+    table = [line.split() for line in stdout.splitlines()]
+    rows = [cols for cols in table if cols[1:2] and cols[1].startswith(tag)]
+    assert len(rows) == 1 and rows[0][2] == "built", stdout
+    return [rows[0][1], *rows[0][4:]]
 
 
 def test_bash_base_is_minimal_and_runs(builder: Builder) -> None:
@@ -61,7 +63,8 @@ def test_weak_deps_and_docs_on_make_a_bigger_image(builder: Builder) -> None:
         "naive.py",
         (
             "from buildahpy import recipe\n\n"
-            "@recipe('localhost/bash-naive', weak_deps=True, docs=True)\n"
+            "@recipe('localhost/bash-naive', weak_deps=True, docs=True, alternatives=False,\n"
+            "        prune=False, langs='all')\n"
             "def bash_naive(image):\n    image.install('glibc', 'bash')\n"
         ),
     )
