@@ -154,9 +154,10 @@ def test_buildah_config_argv_serialises_json_and_sorts() -> None:
     ]
 
 
-def test_commit_never_names_the_image_so_the_tag_moves_only_after_success() -> None:
-    argv = buildah.commit_argv("c1", "/w/iid")
-    assert argv[-1] == "c1" and not any(":" in a and "/" in a and "iid" not in a for a in argv)
+def test_commit_names_the_image_only_pending_so_the_tag_moves_only_after_success() -> None:
+    argv = buildah.commit_argv("c1", "/w/iid", "localhost/c1:pending")
+    assert argv[-2:] == ["c1", "localhost/c1:pending"]
+    assert [a for a in argv if ":" in a] == ["localhost/c1:pending"]
 
 
 def test_explain_failure_names_the_missing_package() -> None:
