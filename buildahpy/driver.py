@@ -5,11 +5,11 @@ Host binaries: podman (the local image index, through buildah.py), and whatever 
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from . import buildah, summary
@@ -34,22 +34,18 @@ def run(
     references += sorted({node.base_image for node in nodes if node.base_image})
     existing = index_images(buildah.inspect_images(references))
     preparer = Preparer(options, host, flavour, settings, existing)
-    rundir = Path(tempfile.mkdtemp(prefix="buildahpy-run-"))
     live = settings.jobs > 1 and sys.stderr.isatty()
     progress = LiveProgress(sys.stderr, len(nodes)) if live else LogProgress()
-    executor: Executor
-    if settings.jobs > 1:
-        recipes = [node.recipe for node in nodes]
-        executor = ForkExecutor(
-            settings.jobs, rundir, recipes, verbose=settings.verbose, tick=progress.tick
-        )
-    else:
-        executor = InlineExecutor(node.recipe for node in nodes)
-    try:
+    with ExitStack() as stack:
+        executor: Executor = InlineExecutor(node.recipe for node in nodes)
+        if settings.jobs > 1:  # logs and outcomes of the forked builds
+            rundir = stack.enter_context(tempfile.TemporaryDirectory(prefix="buildahpy-run-"))
+            recipes = [node.recipe for node in nodes]
+            executor = ForkExecutor(
+                settings.jobs, Path(rundir), recipes, verbose=settings.verbose, tick=progress.tick
+            )
+        stack.callback(progress.close)
         entries = schedule(nodes, preparer, executor, progress)
-    finally:
-        progress.close()
-        shutil.rmtree(rundir, ignore_errors=True)
     wall = time.monotonic() - started
     built = [entry.node.recipe.tag for entry in entries if entry.status == BUILT]
     # a built image's digest only matters to the report; the table has what the build measured

@@ -65,6 +65,7 @@ def storage(tmp_path_factory: pytest.TempPathFactory, real_tools: None) -> Itera
         f'[storage]\ndriver = "overlay"\ngraphroot = "{base}/graph"\nrunroot = "{base}/run"\n'
     )
     env = dict(os.environ, CONTAINERS_STORAGE_CONF=str(conf))
+    env["BUILDAHPY_CACHE_DIR"] = str(base / "cache")  # never the host's /var/cache/buildahpy
     yield env
     subprocess.run(["buildah", "rm", "--all"], env=env, capture_output=True, check=False)
     subprocess.run(
