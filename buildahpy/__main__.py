@@ -63,9 +63,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("-v", "--verbose", action="store_true", help="show each command as it runs")
     parser.add_argument("--log-format", choices=["console", "json"], default="console")
     add_fleet_args(parser)
-    parser.add_argument("--explain", action="store_true",
-                        help="after each build, say why each package is there and measure what "
-                        "weak deps and small alternatives saved (extra dnf resolutions)")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="after each build, say why each package is there and measure what "
+        "weak deps and small alternatives saved (extra dnf resolutions)",
+    )
     args = parser.parse_args(argv)
     if args.gc and args.files:
         parser.error("--gc takes no recipe files")

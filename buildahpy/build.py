@@ -40,7 +40,7 @@ from .log import get_logger, step
 from .plan import Options, Plan, dnf_conf, make_plan, rpm_macros
 from .recipe import Recipe, where_in
 from .rootfs import RootFS
-from .tools import base_env, run
+from .tools import base_env
 
 
 @attrs.frozen
@@ -84,7 +84,7 @@ class Context:
     pruned: list[rpmdb.Package] = attrs.Factory(list)
     installed: dict[str, rpmdb.Package] = attrs.Factory(dict)
     report: sizes.SizeReport | None = None
-    options: Options = Options()
+    options: Options = attrs.Factory(Options)
     extras: Extras = attrs.Factory(Extras)
 
     @property
@@ -333,8 +333,9 @@ def prune_packages(ctx: Context) -> None:
         return
     with step("prune"):
         named = ctx.image.installed if ctx.image else []
-        ctx.pruned = packages_mod.prune(ctx.plan, ctx.rootfs, ctx.env, named,
-                                        ctx.base_packages or [])
+        ctx.pruned = packages_mod.prune(
+            ctx.plan, ctx.rootfs, ctx.env, named, ctx.base_packages or []
+        )
 
 
 def finish_rpmdb(ctx: Context) -> None:
@@ -362,8 +363,9 @@ def explain(ctx: Context, report: sizes.SizeReport) -> sizes.SizeReport:
     alternatives = plan.minimize.alternatives
 
     def resolved(weak: bool, alternatives: bool) -> int:
-        return packages_mod.resolution_bytes(plan, ctx.env, named, weak=weak,
-                                             alternatives=alternatives)
+        return packages_mod.resolution_bytes(
+            plan, ctx.env, named, weak=weak, alternatives=alternatives
+        )
 
     actual = resolved(plan.weak_deps, alternatives)
     roots = minimize.resolve_roots(ctx.installed, named) + (ctx.base_packages or [])

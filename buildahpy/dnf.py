@@ -120,8 +120,12 @@ def makecache_argv(plan: Plan, root: str) -> list[str]:
 
 
 def install_argv(
-    plan: Plan, root: str, packages: Sequence[str], exclude: Sequence[str] = (),
-    *, justdb: bool = False,
+    plan: Plan,
+    root: str,
+    packages: Sequence[str],
+    exclude: Sequence[str] = (),
+    *,
+    justdb: bool = False,
 ) -> list[str]:
     """``exclude`` hides large providers so the solver picks the small alternative."""
     hide = [f"--setopt=excludepkgs={','.join(exclude)}"] if exclude else []

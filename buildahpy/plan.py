@@ -48,7 +48,7 @@ class Plan:
     varsdirs: tuple[str, ...]
     repo_ids: tuple[str, ...]
     digest: str
-    minimize: Minimize = Minimize()
+    minimize: Minimize = attrs.Factory(Minimize)
     base_image: str = "scratch"  # what ``buildah from`` starts from: scratch, a tag or an image id
     cachedir: str = ""  # this build's dnf cachedir on the host (see cache.py); "" is dnf's own
 

@@ -47,7 +47,7 @@ class Recipe:
     releasever: str | None = None
     weak_deps: bool = False
     docs: bool = False
-    minimize: Minimize = Minimize()
+    minimize: Minimize = attrs.Factory(Minimize)
     base: str | None = None  # the tag of the image this one starts from (None: scratch)
 
     @property

@@ -6,12 +6,12 @@ For packages the shared fixture repository does not carry: a test writes a spec 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 import os
-from pathlib import Path
 import shutil
 import subprocess
 import textwrap
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 SPEC_HEAD = """\
 %global debug_package %{{nil}}
@@ -27,9 +27,16 @@ AutoReqProv: no
 """
 
 
-def build_rpm(workdir: Path, name: str, body: str, *, version: str = "1.0",
-              arch: str = "noarch", files: Mapping[str, bytes | str] | None = None,
-              symlinks: Mapping[str, str] | None = None) -> Path:
+def build_rpm(
+    workdir: Path,
+    name: str,
+    body: str,
+    *,
+    version: str = "1.0",
+    arch: str = "noarch",
+    files: Mapping[str, bytes | str] | None = None,
+    symlinks: Mapping[str, str] | None = None,
+) -> Path:
     """Build one package. ``files`` maps image paths to content, ``symlinks`` image paths to
     link targets; they are installed by %install and listed in %files unless ``body`` has its
     own %files section. ``body`` holds the rest of the spec (Requires, %description,
@@ -55,21 +62,38 @@ def build_rpm(workdir: Path, name: str, body: str, *, version: str = "1.0",
     spec_path.parent.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(spec)
     env = dict(os.environ, HOME=str(top))
-    subprocess.run(["rpmbuild", "-bb", "--quiet", f"--define=_topdir {top}",
-                    f"--define=_rpmdir {top}/RPMS", str(spec_path)], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            "rpmbuild",
+            "-bb",
+            "--quiet",
+            f"--define=_topdir {top}",
+            f"--define=_rpmdir {top}/RPMS",
+            str(spec_path),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     (rpm,) = (top / "RPMS").rglob("*.rpm")
     return rpm
 
 
-def make_repo(repo_dir: Path, rpms: Iterable[Path], *, repo_id: str = "extra",
-              extra_options: str = "gpgcheck=0\n") -> Path:
+def make_repo(
+    repo_dir: Path,
+    rpms: Iterable[Path],
+    *,
+    repo_id: str = "extra",
+    extra_options: str = "gpgcheck=0\n",
+) -> Path:
     """Copy ``rpms`` into ``repo_dir``, run createrepo_c, write and return ``<repo_id>.repo``."""
     repo_dir.mkdir(parents=True, exist_ok=True)
     for rpm in rpms:
         shutil.copy2(rpm, repo_dir / rpm.name)
     subprocess.run(["createrepo_c", "--quiet", str(repo_dir)], check=True, capture_output=True)
     repo_file = repo_dir / f"{repo_id}.repo"
-    repo_file.write_text(f"[{repo_id}]\nname={repo_id}\nbaseurl=file://{repo_dir}\nenabled=1\n"
-                         f"metadata_expire=never\n{extra_options}")
+    repo_file.write_text(
+        f"[{repo_id}]\nname={repo_id}\nbaseurl=file://{repo_dir}\nenabled=1\n"
+        f"metadata_expire=never\n{extra_options}"
+    )
     return repo_file
