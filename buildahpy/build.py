@@ -398,11 +398,17 @@ def commit_image(ctx: Context) -> None:
     with step("commit"):
         iidfile = Path(ctx.plan.workdir) / "iid"
         pending = gc.pending_name(ctx.container)
-        ctx.stack.callback(release_pending, pending)
+        ctx.stack.callback(release_pending, ctx, pending)
         ctx.image_id = buildah.commit(ctx.container, str(iidfile), pending)
 
 
-def release_pending(pending: str) -> None:
+def release_pending(ctx: Context, pending: str) -> None:
+    """Drop the build's own name. A tagged image only loses the name (it stays, untagged, even
+    if another run has moved the tag meanwhile: this run's dependents may be built on it); an
+    image that never got its tag is removed with it."""
+    if ctx.tagged:
+        buildah.untag(ctx.image_id, pending)
+        return
     try:
         buildah.remove_image(pending)
     except CommandError:

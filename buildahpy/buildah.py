@@ -85,6 +85,12 @@ def tag(image_id: str, tag_name: str) -> None:
     run(["buildah", "tag", image_id, tag_name], hint=f"cannot tag the image as {tag_name}")
 
 
+def untag(image: str, name: str) -> None:
+    """Remove one name and never the image, even when it was the last name (buildah has no
+    untag: ``buildah rmi`` of an image's last name deletes the image)."""
+    run(["podman", "untag", image, name], hint=f"cannot remove the name {name}")
+
+
 def remove_image(*references: str) -> None:
     """Remove images; a reference that is one of several names of an image only untags it."""
     run(["buildah", "rmi", *references], hint="cannot remove the image")
