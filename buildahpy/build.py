@@ -18,7 +18,6 @@ from pathlib import Path
 import attrs
 
 from . import (
-    accounts,
     bases,
     buildah,
     cache,
@@ -32,122 +31,17 @@ from . import (
     userns,
 )
 from . import packages as packages_mod
+from .context import NO_EXTRAS, BuildResult, Context, Extras
 from .distro import HostRelease
+from .engine import LiveEngine, check_host_paths
 from .errors import BuildahpyError, BuildError, CommandError
 from .image import Image
 from .inputs import LABEL_INPUTS, LABEL_PACKAGES
 from .log import get_logger, step
-from .plan import Options, Plan, dnf_conf, make_plan, rpm_macros
+from .plan import Options, dnf_conf, make_plan, rpm_macros
 from .recipe import Recipe, where_in
 from .rootfs import RootFS
 from .tools import base_env
-
-
-@attrs.frozen
-class BuildResult:
-    recipe: str
-    tag: str
-    image_id: str
-    size: int
-    packages: tuple[str, ...]
-    seconds: float
-    report: sizes.SizeReport | None = None
-
-
-@attrs.frozen
-class Extras:
-    """What the fleet decided for this build: the base image (pinned to an id), the inputs digest
-    to record, and the shared cache's metadata snapshot (None: dnf's own cache in the image)."""
-
-    base_image: str | None = None
-    inputs: str = ""
-    cache: cache.Snapshot | None = None
-
-
-@attrs.define
-class Context:
-    """Run state of one build (the plan is what was asked; this is what exists)."""
-
-    recipe: Recipe
-    plan: Plan
-    stack: ExitStack
-    env: dict[str, str]
-    container: str = ""
-    root: RootFS | None = None
-    image: Image | None = None
-    pending: list[str] = attrs.Factory(list)
-    packages: tuple[str, ...] = ()
-    image_id: str = ""
-    tagged: bool = False
-    base_packages: list[str] | None = None
-    hidden: list[str] = attrs.Factory(list)
-    pruned: list[rpmdb.Package] = attrs.Factory(list)
-    installed: dict[str, rpmdb.Package] = attrs.Factory(dict)
-    report: sizes.SizeReport | None = None
-    options: Options = attrs.Factory(Options)
-    extras: Extras = attrs.Factory(Extras)
-
-    @property
-    def rootfs(self) -> RootFS:
-        assert self.root is not None, "rootfs used before mount"
-        return self.root
-
-
-class LiveEngine:
-    """Carries out the recipe's calls. Installs are batched until the rootfs is next touched."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-
-    def flush(self) -> None:
-        if self.ctx.pending:
-            packages, self.ctx.pending = self.ctx.pending, []
-            install_packages(self.ctx, packages)
-            add_declared_users(self.ctx)
-
-    def install(self, packages: list[str]) -> None:
-        self.ctx.pending += packages
-
-    def remove(self, packages: list[str]) -> None:
-        self.flush()
-        remove_packages(self.ctx, packages)
-
-    def _edit(self, what: str, path: str, action: object) -> None:
-        self.flush()
-        try:
-            action()  # type: ignore[operator]
-        except OSError as exc:
-            raise BuildError(f"{what} {path} in the image: {exc.strerror or exc}") from None
-
-    def write(self, path: str, data: bytes, mode: int) -> None:
-        self._edit("cannot write", path, lambda: self.ctx.rootfs.write_bytes(path, data, mode))
-
-    def copy(self, source: Path, dest: str, mode: int | None) -> None:
-        self._edit("cannot copy to", dest, lambda: self.ctx.rootfs.copy_in(source, dest, mode))
-
-    def mkdir(self, path: str, mode: int) -> None:
-        self._edit("cannot create directory", path, lambda: self.ctx.rootfs.mkdir(path, mode))
-
-    def symlink(self, target: str, link: str) -> None:
-        self._edit("cannot create symlink", link, lambda: self.ctx.rootfs.symlink(target, link))
-
-    def add_group(self, name: str, gid: int) -> None:
-        self._edit("cannot add group", name, lambda: accounts.add_group(self.ctx.rootfs, name, gid))
-
-    def add_user(self, name: str, uid: int, gid: int, home: str, shell: str) -> None:
-        self._edit(
-            "cannot add user",
-            name,
-            lambda: accounts.add_user(self.ctx.rootfs, name, uid, gid, home, shell),
-        )
-
-    def run(self, argv: list[str]) -> str:
-        self.flush()
-        return buildah.run_in(self.ctx.container, argv)
-
-    def rootfs(self) -> Path:
-        self.flush()
-        return self.ctx.rootfs.path
 
 
 def build(
@@ -156,7 +50,7 @@ def build(
     *,
     host: HostRelease,
     flavour: str,
-    extras: Extras = Extras(),  # frozen: one shared default is safe
+    extras: Extras = NO_EXTRAS,
 ) -> BuildResult:
     started = time.monotonic()
     with ExitStack() as stack, step("build", recipe=recipe.name, tag=recipe.tag):
@@ -196,7 +90,7 @@ def prepare_workdir(
     options: Options,
     host: HostRelease,
     flavour: str,
-    extras: Extras = Extras(),  # frozen: one shared default is safe
+    extras: Extras = NO_EXTRAS,
 ) -> Context:
     """A private host directory: dnf.conf, the chosen .repo files, HOME with our rpm macros."""
     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="buildahpy-")))
@@ -266,49 +160,6 @@ def attach_cache(ctx: Context) -> None:
 def harvest_cache(ctx: Context) -> None:
     if ctx.extras.cache is not None and ctx.plan.cachedir:
         cache.harvest(ctx.extras.cache, Path(ctx.plan.cachedir))
-
-
-def check_host_paths(ctx: Context, *, dnf: bool = True) -> None:
-    """Our own edits are confined (rootfs.py); the host's dnf and rpm are not: they open their
-    caches, logs and rpmdb under the mountpoint as host paths and follow links on the host. A
-    link planted by a package's scriptlet or a base image would lead them out: stop first."""
-    allowed = [ctx.plan.cachedir] if ctx.plan.cachedir else []  # cache.link_into's own link
-    tool = "dnf" if dnf else "rpm"
-    for path in scrub.host_tool_paths(ctx.plan.rpmdb_path, dnf=dnf):
-        escape = ctx.rootfs.host_escape(path, allowed)
-        if escape:
-            raise BuildError(
-                f"the image's {escape[0]} leads out of the image (to {escape[1]} on the host); "
-                f"the host's {tool} would write through it, so it is not run"
-            )
-
-
-def install_packages(ctx: Context, packages: list[str]) -> None:
-    check_host_paths(ctx)
-    with step("dnf install", packages=" ".join(packages)):
-        root = str(ctx.rootfs.path)
-        has_db = ctx.rootfs.exists(ctx.plan.rpmdb_path)
-        installed = packages_mod.installed_names(ctx.plan, root, ctx.env, has_db)
-        if ctx.base_packages is None:
-            ctx.base_packages = installed
-        named = ctx.image.installed if ctx.image else packages
-        hidden = packages_mod.install(ctx.plan, root, ctx.env, packages, named, installed)
-        ctx.hidden += [name for name in hidden if name not in ctx.hidden]
-
-
-def add_declared_users(ctx: Context) -> None:
-    """Users and groups from the image's sysusers.d files: rpm >= 4.19 made them during the
-    transaction (with buildahpy.sysusers), an older rpm ignores sysusers.d altogether."""
-    added = sysusers.apply_declared(ctx.rootfs)
-    if added:
-        get_logger().debug("sysusers", added=" ".join(map(repr, added)))
-
-
-def remove_packages(ctx: Context, packages: list[str]) -> None:
-    check_host_paths(ctx)
-    with step("dnf remove", packages=" ".join(packages)):
-        argv = dnf.remove_argv(ctx.plan, str(ctx.rootfs.path), packages)
-        dnf.run_transaction(argv, ctx.env)
 
 
 def run_recipe(ctx: Context) -> None:

@@ -29,7 +29,7 @@ from typing import Protocol
 
 import attrs
 
-from .build import BuildResult
+from .context import BuildResult
 from .errors import BuildahpyError, stderr_tail
 from .graph import Node
 from .jobs import Decision

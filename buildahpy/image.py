@@ -1,7 +1,7 @@
 """The ``image`` object a recipe function receives.
 
 It validates every argument, records each call (the plan a dry run prints), and hands the work to
-an engine: the live build (``build.LiveEngine``) or nothing at all (``DryEngine``).
+an engine: the live build (``engine.LiveEngine``) or nothing at all (``DryEngine``).
 """
 
 from __future__ import annotations

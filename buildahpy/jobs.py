@@ -19,7 +19,8 @@ from pathlib import Path
 import attrs
 
 from . import buildah, cache, dnf, inputs
-from .build import Extras, prepare_workdir
+from .build import prepare_workdir
+from .context import Extras
 from .distro import HostRelease, resolve_target
 from .errors import BuildahpyError
 from .graph import TARGET, Node

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from . import buildah, dnf
-from .build import BuildResult
+from .context import BuildResult
 from .image import Image
 from .plan import Plan, rpm_macros
 from .sizes import human_size

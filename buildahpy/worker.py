@@ -16,7 +16,8 @@ from typing import NoReturn
 
 import attrs
 
-from .build import BuildResult, Extras, build
+from .build import build
+from .context import BuildResult, Extras
 from .distro import HostRelease
 from .errors import BuildahpyError, Interrupted
 from .plan import Options

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from buildahpy import graph, summary
-from buildahpy.build import BuildResult
+from buildahpy.context import BuildResult
 from buildahpy.distro import HostRelease
 from buildahpy.errors import BuildError, Interrupted, RecipeError, UsageError
 from buildahpy.fleet import (
