@@ -24,8 +24,8 @@ def wait_for(predicate: Callable[[], object], timeout: float = 90.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
-def descendants(pid: int) -> list[str]:
-    """Command lines of every process below ``pid`` (children, grandchildren ...)."""
+def descendants(pid: int) -> dict[int, str]:
+    """pid -> command line of every process below ``pid`` (children, grandchildren ...)."""
     parents: dict[int, int] = {}
     cmdlines: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
@@ -38,16 +38,17 @@ def descendants(pid: int) -> list[str]:
             continue
         parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
         cmdlines[int(entry.name)] = cmdline
-    found, frontier = [], {pid}
+    found: dict[int, str] = {}
+    frontier = {pid}
     while frontier:
-        children = {child for child, parent in parents.items() if parent in frontier}
-        found += [cmdlines[child] for child in children]
+        children = {c for c, p in parents.items() if p in frontier and c not in found}
+        found.update((child, cmdlines[child]) for child in children)
         frontier = children
     return found
 
 
 def running(pid: int, needle: str) -> bool:
-    return any(needle in cmdline for cmdline in descendants(pid))
+    return any(needle in cmdline for cmdline in descendants(pid).values())
 
 
 def session_alive(sid: int) -> bool:

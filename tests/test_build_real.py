@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, Builder
+from proc_helpers import running, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -179,30 +179,6 @@ def test_dry_run_prints_the_plan_and_creates_nothing(builder: Builder) -> None:
     assert builder.tool("buildah", "images", "--all", "--quiet") == images
 
 
-def wait_for(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
-def children_cmdlines(pid: int) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(cmdline)
-    return found
-
-
 @pytest.mark.parametrize(
     ("signum", "stage", "code"),
     [
@@ -236,7 +212,7 @@ def test_signals_stop_the_build_and_clean_up(
         argv, env=builder.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        wait_for(lambda: any(stage in c for c in children_cmdlines(proc.pid)))
+        wait_for(lambda: running(proc.pid, stage))
         proc.send_signal(signum)
         _, stderr = proc.communicate(timeout=120)
     finally:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, Builder
+from proc_helpers import descendants
 
 pytestmark = pytest.mark.integration
 
@@ -318,26 +319,6 @@ def popen_args(builder: Builder) -> dict:
     }
 
 
-def descendants(pid: int) -> list[str]:
-    parents: dict[int, int] = {}
-    cmdlines: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            parents[int(entry.name)] = int(
-                (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
-            )
-            cmdlines[int(entry.name)] = (
-                (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            )
-        except (OSError, ValueError):
-            continue
-    found, frontier = [], {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier}
-        found += [cmdlines[child] for child in frontier]
-    return found
-
-
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_stops_every_running_build_and_leaves_nothing(
     fleet: Builder, signum: int, code: int
@@ -355,7 +336,7 @@ def test_a_signal_stops_every_running_build_and_leaves_nothing(
     proc = subprocess.Popen(argv, **popen_args(fleet))
     try:
         deadline = time.monotonic() + 120
-        while sum("sleep 60" in c for c in descendants(proc.pid)) < 2:
+        while sum("sleep 60" in c for c in descendants(proc.pid).values()) < 2:
             assert time.monotonic() < deadline and proc.poll() is None, "builds did not start"
             time.sleep(0.1)
         proc.send_signal(signum)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, Builder, unavailable
+from proc_helpers import descendants
 from rpmkit import build_rpm, make_repo
 
 pytestmark = pytest.mark.integration
@@ -514,30 +515,6 @@ def owner_of(pid: int) -> int:
         return Path(f"/proc/{pid}").stat().st_uid
     except OSError:
         return -1
-
-
-def descendants(pid: int) -> dict[int, str]:
-    """pid -> command line of every process below ``pid``."""
-    parents: dict[int, int] = {}
-    cmdlines: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError, ValueError):
-            continue
-        parents[int(entry.name)], cmdlines[int(entry.name)] = ppid, cmdline
-    found: dict[int, str] = {}
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, ppid in parents.items():
-            if ppid == parent and child not in found:
-                found[child] = cmdlines[child]
-                frontier.append(child)
-    return found
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
