@@ -3,36 +3,18 @@
 from pathlib import Path
 
 import pytest
+from plans import planned
 
 from buildahpy import buildah, dnf
 from buildahpy.config import ImageConfig
 from buildahpy.distro import HostRelease
 from buildahpy.errors import BuildError
-from buildahpy.plan import Options, make_plan
-from buildahpy.recipe import Recipe
 
 DEBIAN = HostRelease(id="debian", version_id="12", id_like=())
 
 
-def _plan(tmp_path: Path, flavour: str, **recipe_kw: object):
-    repo = tmp_path / "f.repo"
-    repo.write_text("[fixture]\nbaseurl=file:///srv/repo\ngpgcheck=0\n")
-    recipe = Recipe(
-        name="app",
-        tag="localhost/app:latest",
-        func=lambda image: None,
-        file=tmp_path / "r.py",
-        line=1,
-        releasever="42",
-        **recipe_kw,
-    )
-    return make_plan(
-        recipe, Options(repo_files=(repo,)), host=DEBIAN, dnf_flavour=flavour, workdir="/w"
-    )
-
-
 def test_dnf4_install_argv_is_exact(tmp_path: Path) -> None:
-    plan = _plan(tmp_path, dnf.DNF4)
+    plan = planned(tmp_path, dnf.DNF4)
     assert dnf.install_argv(plan, "/mnt", ["bash", "glibc-minimal-langpack"]) == [
         "dnf",
         "-y",
@@ -51,7 +33,7 @@ def test_dnf4_install_argv_is_exact(tmp_path: Path) -> None:
 
 
 def test_dnf5_install_argv_uses_dnf5_spellings_and_host_vars(tmp_path: Path) -> None:
-    plan = _plan(tmp_path, dnf.DNF5)
+    plan = planned(tmp_path, dnf.DNF5)
     assert dnf.install_argv(plan, "/mnt", ["nginx"]) == [
         "dnf",
         "-y",
@@ -70,7 +52,7 @@ def test_dnf5_install_argv_uses_dnf5_spellings_and_host_vars(tmp_path: Path) -> 
 
 
 def test_weak_deps_and_docs_on_when_the_recipe_asks(tmp_path: Path) -> None:
-    argv = dnf.remove_argv(_plan(tmp_path, dnf.DNF4, weak_deps=True, docs=True), "/m", ["x"])
+    argv = dnf.remove_argv(planned(tmp_path, dnf.DNF4, weak_deps=True, docs=True), "/m", ["x"])
     assert "--setopt=install_weak_deps=True" in argv
     assert "--setopt=tsflags=" in argv
     assert argv[-2:] == ["remove", "x"]

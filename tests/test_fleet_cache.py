@@ -14,9 +14,10 @@ from pathlib import Path
 
 import attrs
 import pytest
+from plans import sample_plan
 
 from buildahpy import bases, buildah, cache, dnf, inputs, jobs
-from buildahpy.distro import HostRelease, Target
+from buildahpy.distro import HostRelease
 from buildahpy.errors import BuildError
 from buildahpy.plan import Options, Plan
 from buildahpy.recipe import load_file
@@ -272,21 +273,7 @@ def test_snapshot_key_changes_with_each_repository_revision() -> None:
 
 
 def plan(flavour: str, cachedir: str = "") -> Plan:
-    return Plan(
-        recipe_name="app",
-        tag="localhost/app:latest",
-        target=Target("fedora", "40"),
-        weak_deps=False,
-        docs=False,
-        dnf_command="dnf",
-        dnf_flavour=flavour,
-        workdir="/w",
-        reposdirs=("/w/repos.d",),
-        varsdirs=("/etc/dnf/vars",),
-        repo_ids=("fixture",),
-        digest="0" * 64,
-        cachedir=cachedir,
-    )
+    return sample_plan(flavour, cachedir=cachedir)
 
 
 def test_without_a_shared_cache_dnf_keeps_nothing() -> None:

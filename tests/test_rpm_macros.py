@@ -9,27 +9,14 @@ from pathlib import Path
 
 import pytest
 from conftest import must_run
+from plans import sample_plan
 
 from buildahpy import sysusers
-from buildahpy.distro import Target
 from buildahpy.plan import ROOTLESS_OFF_PLUGINS, Plan, rpm_macros
 
 
 def make_plan(tmp_path: Path) -> Plan:
-    return Plan(
-        recipe_name="x",
-        tag="localhost/x",
-        target=Target("fedora", "40"),
-        weak_deps=False,
-        docs=False,
-        dnf_command="dnf",
-        dnf_flavour="dnf4",
-        workdir=str(tmp_path),
-        reposdirs=(),
-        varsdirs=(),
-        repo_ids=(),
-        digest="0" * 64,
-    )
+    return sample_plan(workdir=str(tmp_path))
 
 
 def test_rootless_macros_turn_plugins_off_and_root_keeps_them(tmp_path: Path) -> None:

@@ -18,12 +18,11 @@ from pathlib import Path
 import attrs
 import pytest
 from conftest import Builder
+from plans import planned
 from rpmkit import make_repo
 
 from buildahpy import dnf
-from buildahpy.distro import HostRelease
-from buildahpy.plan import Options, dnf_conf, make_plan
-from buildahpy.recipe import Recipe
+from buildahpy.plan import dnf_conf
 
 RPMDB = "/usr/lib/sysimage/rpm"
 RECIPE = (
@@ -306,24 +305,9 @@ def test_explain_failure_names_the_package_and_the_key_problem(stderr: str, expe
 
 
 def test_generated_dnf_options_never_turn_signature_checks_off(tmp_path: Path) -> None:
-    repo = tmp_path / "r.repo"
-    repo.write_text("[r]\nbaseurl=file:///srv\ngpgcheck=1\n")
-    recipe = Recipe(
-        name="r",
-        tag="localhost/r:latest",
-        func=lambda image: None,
-        file=tmp_path / "r.py",
-        line=1,
-        releasever="40",
-    )
     for flavour in (dnf.DNF4, dnf.DNF5):
-        plan = make_plan(
-            recipe,
-            Options(repo_files=(repo,)),
-            host=HostRelease(id="debian", version_id="12", id_like=()),
-            dnf_flavour=flavour,
-            workdir="/w",
-        )
+        repo_text = "[r]\nbaseurl=file:///srv\ngpgcheck=1\n"
+        plan = planned(tmp_path, flavour, repo_text=repo_text, releasever="40")
         assert "gpgcheck=True" in dnf_conf(plan).splitlines()
         argv = dnf.install_argv(plan, "/mnt", ["busybox"]) + dnf.remove_argv(plan, "/mnt", ["x"])
         assert not [arg for arg in argv if "gpg" in arg.lower() or "signature" in arg.lower()]
