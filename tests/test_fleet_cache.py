@@ -63,14 +63,6 @@ def test_enabled_repos_substitute_dnf_variables(tmp_path: Path) -> None:
     ]
 
 
-def test_dnf_vars_come_from_the_release_the_machine_and_the_varsdirs(tmp_path: Path) -> None:
-    (tmp_path / "stream").write_text("9-stream\n")
-    (tmp_path / "bad name").write_text("x")
-    found = inputs.dnf_vars("40", [str(tmp_path)])
-    assert found["releasever"] == "40" and found["stream"] == "9-stream"
-    assert found["basearch"] and "bad name" not in found
-
-
 def test_revision_is_the_sha256_of_repomd_for_baseurl_and_mirrorlist(tmp_path: Path) -> None:
     repo = make_repo(tmp_path, "r", b"<repomd>rev 7</repomd>")
     expected = hashlib.sha256(b"<repomd>rev 7</repomd>").hexdigest()
