@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import attrs
 import pytest
 from plans import sample_plan
 
@@ -304,7 +303,6 @@ def test_a_build_on_a_base_starts_from_it() -> None:
         "buildah", "from", "--name", "c1", "--pull=never", "0123abcd",
     ]  # fmt: skip
     assert buildah.from_argv("c1", "scratch")[-1] == "scratch"
-    assert attrs.evolve(plan(dnf.DNF4), base_image="x").base_image == "x"
 
 
 @pytest.mark.parametrize("base", [None, "localhost/base:latest"])
