@@ -160,7 +160,8 @@ def image_names() -> list[str]:
     return [n for entry in json.loads(out or "null") or [] for n in entry.get("names") or []]
 
 
-def run_root() -> str:
-    """The storage's RunRoot: its per-boot state (tmpfs), per user and per storage."""
+def graph_root() -> str:
+    """The storage's GraphRoot: where its images, layers and containers are kept. Whoever shares
+    the storage (another container bind-mounting it, another runroot) shares this directory."""
     out = run(["buildah", "info"], quiet=True, hint="buildah info failed").stdout
-    return str(json.loads(out)["store"]["RunRoot"])
+    return str(json.loads(out)["store"]["GraphRoot"])

@@ -41,6 +41,16 @@ class HostRelease:
     def family(self) -> str | None:
         return normalise_family(self.id) if self.id in (*_SYSIMAGE_SINCE, *_ALIASES) else None
 
+    @property
+    def releasever(self) -> str:
+        """The $releasever the host's own dnf uses: EL's VERSION_ID carries the minor release
+        (9.4), its release package provides system-release(releasever) = 9. Fedora's is one
+        number already; a name (rawhide) stays as written."""
+        major, dot, _ = self.version_id.partition(".")
+        if dot and major.isdigit() and self.family not in (None, "fedora"):
+            return major
+        return self.version_id
+
 
 def parse_os_release(text: str) -> HostRelease:
     fields: dict[str, str] = {}
@@ -103,7 +113,7 @@ def resolve_target(
     host_family = host.family if host.rpm_based else None
     family = normalise_family(distro) if distro else (host_family or "fedora")
     if not releasever and host_family == family and host.version_id:
-        releasever = host.version_id
+        releasever = host.releasever
     if not releasever:
         raise UsageError(
             f"cannot determine the {family} release to build: this host "

@@ -90,10 +90,11 @@ def common_argv(plan: Plan, root: str, *, justdb: bool = False) -> list[str]:
         f"--setopt=tsflags={','.join(tsflags)}",
         f"--setopt=keepcache={bool(plan.cachedir)}",
         "--noplugins" if flavour == DNF4 else "--no-plugins",
+        # the host's vars, as the inputs digest reads them (plan.dnf_vars): given reposdir on
+        # the command line, dnf 4.14 (cli._read_conf_file) and dnf5 (Base::setup) otherwise read
+        # them from inside the empty installroot, and $stream in a baseurl stays as written
+        f"--setopt=varsdir={','.join(plan.varsdirs)}",
     ]
-    if flavour == DNF5:
-        # dnf5 otherwise reads vars (and config) from inside the empty installroot
-        argv.append(f"--setopt=varsdir={','.join(plan.varsdirs)}")
     return argv + cache_argv(plan)
 
 

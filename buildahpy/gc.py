@@ -10,9 +10,13 @@ pending image of ours whose lock can be taken belongs to no running build: the n
 ``python -m buildahpy --gc``) removes it. A name that does not match our pattern exactly, and
 one whose lock is held, are never touched.
 
-The lock directory must be the same for every run that sees the same storage: /run/buildahpy for
-root, and for a rootless build (root of a user namespace) a directory next to the storage's own
-RunRoot, which is per user, per storage and, like the locks, cleared by a reboot.
+The lock directory must be the same for every process that sees the same storage, wherever it
+runs: ``<graphroot>/buildahpy-locks``. Builders in two containers that bind-mount one storage (a
+common CI setup) share its graphroot, but not /run, nor always a runroot; a flock(2) is held on
+the inode, so it is seen through any bind mount and from any mount namespace. Inside the
+graphroot rather than beside it because a bind mount of the storage may carry only the graphroot;
+containers-storage keeps to its own ``<driver>*`` entries there (podman keeps ``libpod/`` there
+too). Lock files outlive a reboot, their locks do not: a free one is removed like a leftover.
 
 The lock file is opened close-on-exec and sh closes inherited descriptors, so the tools a build
 starts do not hold it: a tool left running by a killed build (dnf finishing its transaction) does
@@ -34,7 +38,7 @@ from pathlib import Path
 
 import attrs
 
-from . import buildah, userns
+from . import buildah
 from .errors import BuildahpyError, BuildError, CommandError, PreflightError
 from .log import get_logger
 
@@ -42,6 +46,7 @@ PREFIX = "buildahpy-"
 # buildahpy-<recipe name, '_' -> '-'>-<12 hex of the plan digest>-<6 random hex>
 NAME_RE = re.compile(r"^buildahpy-[a-z0-9][a-z0-9-]*-[0-9a-f]{12}-[0-9a-f]{6}$")
 PENDING_RE = re.compile(r"^localhost/(buildahpy-[a-z0-9-]+):pending$")
+LOCK_DIR = "buildahpy-locks"  # in the graphroot
 
 
 def pending_name(container: str) -> str:
@@ -50,16 +55,14 @@ def pending_name(container: str) -> str:
 
 
 @functools.cache
-def _rootless_dir() -> Path:
-    return Path(buildah.run_root()) / "buildahpy"
+def _graph_root() -> Path:
+    # One ``buildah info`` per run: the check at startup asks before any build is forked.
+    return Path(buildah.graph_root())
 
 
-def runtime_dir() -> Path:
+def lock_dir() -> Path:
     """Where the locks live (see the module docstring); created 0700 and checked."""
-    if os.geteuid() == 0 and not userns.in_user_namespace():
-        path = Path("/run/buildahpy")
-    else:
-        path = _rootless_dir()
+    path = _graph_root() / LOCK_DIR
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:
@@ -79,7 +82,7 @@ def runtime_dir() -> Path:
 def lock_path(name: str, directory: Path | None = None) -> Path:
     if not NAME_RE.match(name):
         raise BuildError(f"'{name}' is not a buildahpy working container name")
-    return (directory or runtime_dir()) / f"{name}.lock"
+    return (directory or lock_dir()) / f"{name}.lock"
 
 
 def _try_lock(path: Path) -> int | None:
@@ -132,7 +135,8 @@ def claim(name: str) -> Iterator[None]:
 
 
 def holder(path: Path) -> str:
-    """The pid written by the build holding the lock at ``path`` (for messages), or '?'."""
+    """The pid written by the build holding the lock at ``path`` (for messages), or '?'; a
+    build in another container wrote the pid it has in its own pid namespace."""
     try:
         return path.read_text().strip() or "?"
     except OSError:
@@ -159,7 +163,7 @@ def collect(*, images: bool = True) -> Collected:
     if images or containers:
         matches = (PENDING_RE.match(ref) for ref in buildah.image_names())
         pending = {m.group(1): m.group(0) for m in matches if m and NAME_RE.match(m.group(1))}
-    directory = runtime_dir() if containers or pending else Path()
+    directory = lock_dir()
     held: dict[str, int] = {}
     in_use = []
     for name in sorted(containers | set(pending)):
@@ -176,6 +180,7 @@ def collect(*, images: bool = True) -> Collected:
     finally:
         for name, fd in held.items():
             _release(lock_path(name, directory), fd)
+    _sweep(directory, containers | set(pending))
     log = get_logger()
     for name in removed:
         log.info("removed leftover container", container=name, mountpoint=mounts.get(name, ""))
@@ -187,6 +192,18 @@ def collect(*, images: bool = True) -> Collected:
         tuple(in_use),
         round(time.monotonic() - started, 2),
     )
+
+
+def _sweep(directory: Path, names: set[str]) -> None:
+    """Remove the free lock files of builds that left no container (killed before ``buildah
+    from``, or between ``buildah rm`` and their unlock); a held one is a live build's."""
+    for entry in os.listdir(directory):
+        name = entry.removesuffix(".lock")
+        if name == entry or name in names or not NAME_RE.match(name):
+            continue
+        fd = _try_lock(directory / entry)
+        if fd is not None:
+            _release(directory / entry, fd)
 
 
 def _remove(names: list[str]) -> list[str]:

@@ -12,12 +12,10 @@ from __future__ import annotations
 import configparser
 import hashlib
 import json
-import platform
-import re
 import ssl
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,7 +25,7 @@ from . import __version__
 from .distro import HostRelease
 from .image import DryEngine, Image
 from .log import get_logger
-from .plan import HOST_REPOSDIRS, HOST_VARSDIRS, Options, host_repo_files
+from .plan import HOST_REPOSDIRS, Options, host_repo_files, substitute
 from .recipe import Recipe
 
 LABEL_INPUTS = "io.buildahpy.inputs"
@@ -35,7 +33,6 @@ LABEL_PACKAGES = "io.buildahpy.packages"
 LABEL_BASE = "io.buildahpy.base"
 
 _FETCH_TIMEOUT = 20.0
-_BASEARCH = {"i686": "i386", "i586": "i386", "armv7l": "armhfp", "armv7hl": "armhfp"}
 
 
 @attrs.frozen
@@ -50,28 +47,6 @@ def repo_files(options: Options) -> tuple[Path, ...]:
     if options.repo_files:
         return options.repo_files
     return host_repo_files(tuple(d for d in HOST_REPOSDIRS if Path(d).is_dir()))
-
-
-def dnf_vars(releasever: str, varsdirs: Iterable[str] = HOST_VARSDIRS) -> dict[str, str]:
-    machine = platform.machine()
-    found = {"releasever": releasever, "arch": machine, "basearch": _BASEARCH.get(machine, machine)}
-    for directory in varsdirs:
-        path = Path(directory)
-        if path.is_dir():
-            for var in sorted(path.iterdir()):
-                if var.is_file() and re.fullmatch(r"\w+", var.name):
-                    found.setdefault(var.name, var.read_text().strip())
-    return found
-
-
-def substitute(text: str, variables: Mapping[str, str]) -> str:
-    """dnf's $var and ${var}; the longest known name wins, unknown ones stay as written."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return variables.get(name, match.group(0))
-
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", replace, text)
 
 
 def enabled_repos(files: Sequence[Path], variables: Mapping[str, str]) -> list[Repo]:

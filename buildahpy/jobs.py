@@ -25,7 +25,7 @@ from .distro import HostRelease, resolve_target
 from .errors import BuildahpyError
 from .graph import TARGET, Node
 from .log import get_logger, step
-from .plan import Options
+from .plan import Options, dnf_vars
 from .recipe import Recipe
 from .tools import run
 from .worker import Job
@@ -107,7 +107,7 @@ class Preparer:
 
     def revisions(self, releasever: str) -> dict[str, str | None]:
         if releasever not in self._revisions:
-            variables = inputs.dnf_vars(releasever)
+            variables = dnf_vars(releasever)
             repos = inputs.enabled_repos(inputs.repo_files(self.options), variables)
             self._revisions[releasever] = inputs.revisions(repos)
         return self._revisions[releasever]

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import platform
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import attrs
@@ -19,7 +22,9 @@ from .minimize import Minimize
 from .recipe import Recipe
 
 HOST_REPOSDIRS = ("/etc/yum.repos.d", "/etc/yum/repos.d", "/etc/distro.repos.d")
+# Given to dnf as varsdir (both flavours) and read by dnf_vars: the one list of vars dirs.
 HOST_VARSDIRS = ("/etc/dnf/vars", "/etc/yum/vars")
+_BASEARCH = {"i686": "i386", "i586": "i386", "armv7l": "armhfp", "armv7hl": "armhfp"}
 
 
 @attrs.frozen
@@ -89,6 +94,32 @@ def repo_ids(paths: tuple[Path, ...]) -> tuple[str, ...]:
 
 def host_repo_files(reposdirs: tuple[str, ...]) -> tuple[Path, ...]:
     return tuple(sorted(p for d in reposdirs for p in Path(d).glob("*.repo")))
+
+
+def dnf_vars(releasever: str, varsdirs: Iterable[str] = HOST_VARSDIRS) -> dict[str, str]:
+    """The variables dnf substitutes in .repo files, read as dnf reads the varsdirs it is given
+    (dnf 4.14 ``Substitutions.update_from_etc``, dnf5 ``Vars::load``): a file per variable, its
+    first line without the newline, a later directory over an earlier one, a file over the
+    detected arch, the releasever given over any file."""
+    machine = platform.machine()
+    found = {"arch": machine, "basearch": _BASEARCH.get(machine, machine)}
+    for directory in varsdirs:
+        path = Path(directory)
+        for var in sorted(path.iterdir()) if path.is_dir() else ():
+            if var.is_file():
+                with var.open(errors="replace") as handle:
+                    found[var.name] = handle.readline().removesuffix("\n")
+    return {**found, "releasever": releasever}
+
+
+def substitute(text: str, variables: Mapping[str, str]) -> str:
+    """dnf's $var and ${var}; the longest known name wins, unknown ones stay as written."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return variables.get(name, match.group(0))
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", replace, text)
 
 
 def make_plan(

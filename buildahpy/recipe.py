@@ -24,6 +24,9 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
 _HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/)"
 _TAG_RE = re.compile(rf"^{_HOST}?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?$")
+# A recipe's name goes into its working container's (buildahpy-<name, '_' -> '-'>-..., which
+# gc.NAME_RE must match), the lock file's (255 bytes) and the pending image's (255 characters).
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{0,199}")
 
 
 def normalise_tag(tag: object) -> str:
@@ -85,6 +88,11 @@ def recipe(
         raise RecipeError(str(exc)) from None
 
     def register(func: Callable[[Any], None]) -> Callable[[Any], None]:
+        if not _NAME_RE.fullmatch(func.__name__):
+            raise RecipeError(
+                f"recipe name {func.__name__!r} cannot name a working container: use ASCII "
+                "letters, digits and '_' (not first), at most 200 characters"
+            )
         code = func.__code__
         entry = Recipe(
             name=func.__name__,

@@ -366,12 +366,20 @@ def helper_command() -> str:
 
 
 def main(argv: Sequence[str] | None = None, stdin: Iterable[str] | None = None) -> int:
-    """What rpm runs as ``%__systemd_sysusers``: ``[--replace PATH] [--root ROOT] [-|LINE...]``."""
+    """What rpm runs as ``%__systemd_sysusers``: ``[--replace PATH] --root ROOT [-|LINE...]``."""
     parser = argparse.ArgumentParser(prog="buildahpy.sysusers")
     parser.add_argument("--replace", default="")
-    parser.add_argument("--root", default="/")
+    parser.add_argument("--root", default="")
     parser.add_argument("lines", nargs="*")
     args = parser.parse_args(argv)
+    # rpm gives --root for an --installroot transaction; there is no default, since rpm's
+    # own would be the host, whose users this helper must never touch
+    if not args.root or Path(args.root).resolve() == Path("/"):
+        given = f"--root {args.root} is the host" if args.root else "no --root ROOT given"
+        sys.stderr.write(
+            f"buildahpy.sysusers: {given}; refusing to edit the host's users and groups\n"
+        )
+        return 2
     source = args.replace or "rpm"
     if args.lines in ([], ["-"]):
         text = "".join(stdin if stdin is not None else sys.stdin)

@@ -26,6 +26,7 @@ def test_dnf4_install_argv_is_exact(tmp_path: Path) -> None:
         "--setopt=tsflags=nodocs",
         "--setopt=keepcache=False",
         "--noplugins",
+        "--setopt=varsdir=/etc/dnf/vars,/etc/yum/vars",
         "install",
         "bash",
         "glibc-minimal-langpack",

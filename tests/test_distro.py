@@ -113,3 +113,43 @@ def test_unknown_distro_is_a_usage_error() -> None:
             recipe_releasever=None,
             host=DEBIAN,
         )
+
+
+def host_default(os_release: str) -> Target:
+    return resolve_target(
+        cli_distro=None,
+        cli_releasever=None,
+        recipe_distro=None,
+        recipe_releasever=None,
+        host=parse_os_release(os_release),
+    )
+
+
+@pytest.mark.parametrize(
+    ("os_release", "target"),
+    [
+        # EL's os-release carries the minor release; dnf's $releasever there is the major
+        ('ID="rhel"\nID_LIKE="fedora"\nVERSION_ID="9.4"\n', Target("rhel", "9")),
+        (
+            'ID="almalinux"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.4"\n',
+            Target("almalinux", "9"),
+        ),
+        ('ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="8.10"\n', Target("rocky", "8")),
+        ('ID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="10"\n', Target("centos-stream", "10")),
+        ("ID=fedora\nVERSION_ID=41\n", Target("fedora", "41")),
+        ("ID=fedora\nVERSION_ID=rawhide\n", Target("fedora", "rawhide")),
+    ],
+)
+def test_the_hosts_release_is_the_one_its_dnf_uses(os_release: str, target: Target) -> None:
+    assert host_default(os_release) == target
+
+
+def test_a_release_given_with_its_minor_is_kept() -> None:
+    target = resolve_target(
+        cli_distro=None,
+        cli_releasever="9.4",
+        recipe_distro=None,
+        recipe_releasever=None,
+        host=parse_os_release('ID="rhel"\nVERSION_ID="9.4"\n'),
+    )
+    assert target == Target("rhel", "9.4")

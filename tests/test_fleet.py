@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -172,9 +173,13 @@ def test_two_recipes_building_one_tag_is_a_usage_error(tmp_path: Path) -> None:
         graph.closure(recipes, recipes)
 
 
-def test_shards_cover_every_recipe_exactly_once_and_are_stable() -> None:
+def recipes_named(names: list[str]) -> list[Recipe]:
+    return [Recipe(n, f"localhost/{n}:latest", lambda i: None, Path("f.py"), 1) for n in names]
+
+
+def test_shards_cover_every_recipe_exactly_once() -> None:
     names = [f"image_{index}" for index in range(200)]
-    recipes = [Recipe(n, f"localhost/{n}:latest", lambda i: None, Path("f.py"), 1) for n in names]
+    recipes = recipes_named(names)
     for count in (1, 2, 3, 7):
         slices = [graph.in_shard(recipes, index, count) for index in range(count)]
         flat = [entry.name for part in slices for entry in part]
@@ -182,10 +187,29 @@ def test_shards_cover_every_recipe_exactly_once_and_are_stable() -> None:
         assert len(flat) == len(set(flat))
         if count > 1:
             assert all(slices), "a slice of 200 recipes should not be empty"
-    # adding a recipe never moves the others
-    before = {entry.name: graph.shard_of(entry.name, 4) for entry in recipes}
-    assert {n: graph.shard_of(n, 4) for n in names} == before
-    assert graph.shard_of("image_0", 4) == graph.shard_of("image_0", 4)
+
+
+def test_adding_recipes_never_moves_the_others() -> None:
+    names = [f"image_{index}" for index in range(50)]
+    grown_names = ["new_a", *names[:25], "new_b", "new_c", *names[25:], "new_d"]
+    before, after = recipes_named(names), recipes_named(grown_names)
+    for index in range(4):
+        kept = [e.name for e in graph.in_shard(after, index, 4) if e.name in names]
+        assert kept == [e.name for e in graph.in_shard(before, index, 4)], index
+
+
+def test_every_process_puts_a_recipe_in_the_same_shard() -> None:
+    # each shard of a CI matrix is its own process: str hashes differ between them
+    names = [f"image_{index}" for index in range(50)]
+    code = f"from buildahpy import graph; print([graph.shard_of(n, 4) for n in {names!r}])"
+    other = subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, PYTHONHASHSEED="12345"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert other.stdout.strip() == str([graph.shard_of(n, 4) for n in names])
 
 
 @pytest.mark.parametrize("text", ["1/1", "3/2", "-1/2", "a/b", "0/0", "1"])
@@ -239,34 +263,53 @@ PACKAGES = {
 SIZES = {"base": 100, "app1": 130, "tool": 131, "ext": 7, "solo": 30}
 
 
+# How long each fake build takes: builds end in another order than they started, and two
+# may end at the same moment (ForkExecutor.wait returns every build that has exited).
+DURATIONS = {"base": 2, "app1": 3, "app2": 1, "tool": 1, "ext": 3, "solo": 1}
+
+
 class FakeExecutor:
-    """Runs builds on threads that finish when the test says so; records what overlapped."""
+    """Runs builds on a simulated clock: each ends DURATIONS after it started; ``wait``
+    returns every build that ends first. Records what overlapped."""
 
     def __init__(self, capacity: int, failing: set[str] = frozenset()) -> None:  # type: ignore[assignment]
         self.capacity = capacity
         self.failing = failing
+        self.now = 0
         self.started: list[str] = []
-        self.active: list[str] = []
+        self.ends: dict[str, int] = {}
+        self.finished: list[list[str]] = []  # each wait's batch
         self.peak = 0
+
+    @property
+    def active(self) -> list[str]:
+        return list(self.ends)
 
     def start(self, name: str, job: Job) -> None:
         self.started.append(name)
-        self.active.append(name)
-        self.peak = max(self.peak, len(self.active))
+        self.ends[name] = self.now + DURATIONS.get(name, 1)
+        self.peak = max(self.peak, len(self.ends))
 
     def running(self) -> list[str]:
-        return list(self.active)
+        return list(self.ends)
 
     def wait(self) -> list[tuple[str, Outcome]]:
-        name = self.active.pop(0)  # finish in start order
+        self.now = min(self.ends.values())
+        batch = [name for name, end in self.ends.items() if end == self.now]
+        for name in batch:
+            del self.ends[name]
+        self.finished.append(batch)
+        return [(name, self.outcome(name)) for name in batch]
+
+    def outcome(self, name: str) -> Outcome:
         if name in self.failing:
-            return [(name, Outcome(error=f"{name} broke", exit_code=1))]
+            return Outcome(error=f"{name} broke", exit_code=1)
         packages, size = PACKAGES.get(name, ()), SIZES.get(name, 1)
         result = BuildResult(name, f"localhost/{name}:latest", f"id-{name}", size, packages, 1.0)
-        return [(name, Outcome(result=result))]
+        return Outcome(result=result)
 
     def stop(self) -> None:
-        self.active.clear()
+        self.ends.clear()
 
 
 class Events:
@@ -290,6 +333,9 @@ def test_bases_build_before_dependents_and_once(tmp_path: Path) -> None:
     for dependent, base in [("app1", "base"), ("app2", "base"), ("tool", "app1")]:
         assert log.index(("built", base)) < log.index(("started", dependent)), log
     assert executor.peak == 2
+    order = [name for batch in executor.finished for name in batch]
+    assert order != executor.started, "the fake should end builds out of start order"
+    assert any(len(batch) > 1 for batch in executor.finished), "and some at the same moment"
     assert preparer.bases["tool"] == "id-app1" and preparer.bases["ext"] == "ext-id"
     assert preparer.bases["base"] is None
     assert {entry.status for entry in entries} == {BUILT}
@@ -353,21 +399,37 @@ def test_interrupt_stops_every_running_build_and_propagates(tmp_path: Path) -> N
     assert executor.active == []  # stop() ran
 
 
-def test_inline_executor_builds_in_this_process(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_inline_executor_builds_one_at_a_time_in_this_process(
+    tmp_path: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
     recipes = load(tmp_path)
-    seen: list[str] = []
+    reporter, ran = Events(), []
 
     def fake_run_job(job: Job, recipe: Recipe) -> Outcome:
-        seen.append(recipe.name)
-        assert threading.current_thread() is threading.main_thread()
-        return Outcome(error="no", exit_code=1)
+        # --jobs 1: each build's result is reported before the next one starts
+        reported = {name for status, name in reporter.log if status in (BUILT, FAILED)}
+        assert set(ran) <= reported, f"{recipe.name} started before {set(ran) - reported} ended"
+        ran.append(recipe.name)  # a list of this process: a forked build could not add to it
+        if recipe.name == "app1":
+            return Outcome(error="app1 broke", exit_code=1)
+        result = BuildResult(recipe.name, recipe.tag, f"id-{recipe.name}", 1, (), 1.0)
+        return Outcome(result=result)
 
     monkeypatch.setattr("buildahpy.fleet.run_job", fake_run_job)
-    entries = schedule(
-        graph.closure(recipes, recipes), FakePreparer(), InlineExecutor(recipes), Events()
-    )
-    assert seen == ["base", "ext", "solo"]  # the rest build on a failed base
-    assert [e.status for e in entries].count(SKIPPED) == 3
+    preparer = FakePreparer()
+    entries = schedule(graph.closure(recipes, recipes), preparer, InlineExecutor(recipes), reporter)
+    built = ["base", "app2", "ext", "solo"]
+    assert sorted(ran) == sorted([*built, "app1"])
+    status = {e.name: (e.status, e.image_id or e.error) for e in entries}
+    assert status == {
+        **{name: (BUILT, f"id-{name}") for name in built},
+        "app1": (FAILED, "app1 broke"),
+        "tool": (SKIPPED, "base app1 failed"),
+    }
+    assert preparer.bases["app2"] == "id-base"
+    finished = [name for kind, name in reporter.log if kind != "started"]
+    assert sorted(finished) == sorted(entry.name for entry in recipes)  # each once
 
 
 # -- forked builds ----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import attrs
 import pytest
 from plans import sample_plan
 
@@ -61,14 +60,6 @@ def test_enabled_repos_substitute_dnf_variables(tmp_path: Path) -> None:
         ("updates", "baseurl", "http://a/40/pub/"),
         ("listed", "mirrorlist", "file:///m/$unknownvar"),
     ]
-
-
-def test_dnf_vars_come_from_the_release_the_machine_and_the_varsdirs(tmp_path: Path) -> None:
-    (tmp_path / "stream").write_text("9-stream\n")
-    (tmp_path / "bad name").write_text("x")
-    found = inputs.dnf_vars("40", [str(tmp_path)])
-    assert found["releasever"] == "40" and found["stream"] == "9-stream"
-    assert found["basearch"] and "bad name" not in found
 
 
 def test_revision_is_the_sha256_of_repomd_for_baseurl_and_mirrorlist(tmp_path: Path) -> None:
@@ -312,7 +303,6 @@ def test_a_build_on_a_base_starts_from_it() -> None:
         "buildah", "from", "--name", "c1", "--pull=never", "0123abcd",
     ]  # fmt: skip
     assert buildah.from_argv("c1", "scratch")[-1] == "scratch"
-    assert attrs.evolve(plan(dnf.DNF4), base_image="x").base_image == "x"
 
 
 @pytest.mark.parametrize("base", [None, "localhost/base:latest"])

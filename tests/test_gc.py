@@ -8,9 +8,10 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from conftest import Builder
+from conftest import ROOT, Builder
 from proc_helpers import running, session_alive, start_build, storage_mounts, wait_for
 
 from buildahpy import gc
@@ -24,6 +25,35 @@ def {name}(image):
     image.install('bash', 'coreutils-single')
     image.run(['/usr/bin/sleep', '120'])
 """
+
+
+FAKE_BUILDAH = """\
+#!{python}
+import json, sys
+if sys.argv[1:2] == ["info"]:
+    print(json.dumps({{"store": {{"GraphRoot": {graph!r}, "RunRoot": {run!r}}}}}))
+elif sys.argv[1:2] in (["containers"], ["images"]):
+    print("[]")  # no container or image of anybody's
+else:
+    sys.exit(f"unexpected buildah call: {{sys.argv}}")
+"""
+
+
+@pytest.fixture
+def storage_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``buildah`` first on PATH whose storage has its graphroot and runroot under tmp_path
+    and holds nothing, so lock tests never touch the host's storage. Returns the graphroot."""
+    graph, run = tmp_path / "graph", tmp_path / "run"
+    graph.mkdir()
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "buildah"
+    fake.write_text(FAKE_BUILDAH.format(python=sys.executable, graph=str(graph), run=str(run)))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    gc._graph_root.cache_clear()
+    yield graph
+    gc._graph_root.cache_clear()
 
 
 def fresh_name() -> str:
@@ -45,7 +75,12 @@ def test_names_we_make_and_only_those_are_ours() -> None:
         gc.lock_path("buildahpy-../x-0123456789ab-abcdef")
 
 
-def test_claim_holds_a_lock_others_cannot_take_and_removes_it() -> None:
+def test_locks_live_in_the_graphroot_the_storage_reports(storage_root: Path) -> None:
+    # not in /run nor the runroot: builders in other containers share only the graphroot
+    assert gc.lock_path(fresh_name()).parent == storage_root / "buildahpy-locks"
+
+
+def test_claim_holds_a_lock_others_cannot_take_and_removes_it(storage_root: Path) -> None:
     name = fresh_name()
     path = gc.lock_path(name)
     with gc.claim(name):
@@ -54,11 +89,24 @@ def test_claim_holds_a_lock_others_cannot_take_and_removes_it() -> None:
         with pytest.raises(BuildError, match="already claimed"), gc.claim(name):
             pass
     assert not path.exists()
-    st = os.lstat(gc.runtime_dir())
+    st = os.lstat(gc.lock_dir())
     assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.geteuid()
 
 
-def test_the_lock_dies_with_its_holder_even_on_sigkill() -> None:
+def test_gc_removes_free_lock_files_of_builds_that_left_no_container(storage_root: Path) -> None:
+    stale, live = fresh_name(), fresh_name()
+    directory = gc.lock_dir()
+    (directory / f"{stale}.lock").write_text("4242\n")  # a build killed before `buildah from`
+    (directory / "notes.txt").write_text("not ours\n")
+    with gc.claim(live):
+        result = gc.collect()
+        assert (directory / f"{live}.lock").exists()
+    assert not (directory / f"{stale}.lock").exists()
+    assert (directory / "notes.txt").exists()
+    assert (result.removed, result.images, result.in_use) == ((), (), ())
+
+
+def test_the_lock_dies_with_its_holder_even_on_sigkill(storage_root: Path) -> None:
     name = fresh_name()
     holder = subprocess.Popen(
         [
@@ -215,3 +263,69 @@ def test_gc_removes_pending_images_and_keeps_a_tag_that_made_it(builder: Builder
     assert builder.image_id("localhost/kept:latest") == kept_id
     assert builder.containers() == []
     builder.tool("buildah", "rmi", "localhost/kept:latest")
+
+
+def own_container(env: dict[str, str], runroot: Path, *argv: str) -> subprocess.Popen[str]:
+    """buildahpy as a builder in a container of its own would run it: over the same graphroot,
+    with its own runroot, in its own mount namespace with a private /run."""
+    conf = runroot.parent / f"{runroot.name}.conf"
+    shared = Path(env["CONTAINERS_STORAGE_CONF"]).read_text()
+    conf.write_text(
+        "\n".join(
+            f'runroot = "{runroot}"' if line.startswith("runroot") else line
+            for line in shared.splitlines()
+        )
+        + "\n"
+    )
+    mount_run = 'mount -t tmpfs -o mode=0755 private-run /run && exec "$@"'
+    return subprocess.Popen(
+        [
+            *("unshare", "--mount", "--propagation=private", "--", "sh", "-c", mount_run, "sh"),
+            *(sys.executable, "-m", "buildahpy", *argv),
+        ],
+        env=dict(env, CONTAINERS_STORAGE_CONF=str(conf)),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.integration
+def test_builders_in_two_containers_sharing_one_storage_never_reap_each_other(
+    builder: Builder,
+) -> None:
+    repo = ["--repo-file", str(builder.repo_file), "--releasever", "40"]
+    slow = builder.recipe("alive.py", SLOW.format(name="alive"))
+    live = own_container(builder.env, builder.tmp_path / "run-a", str(slow), *repo)
+    try:
+        wait_for(lambda: running(live.pid, "/usr/bin/sleep"))
+        (alive,) = our_containers(builder, "alive")
+
+        gc_run = own_container(builder.env, builder.tmp_path / "run-b", "--gc")
+        stdout, stderr = gc_run.communicate(timeout=60)
+        assert gc_run.returncode == 0, stderr
+        assert f"kept {alive} (its build, pid {live.pid}, is still running)\n" in stdout
+        assert "0 leftover container(s) and 0 pending image(s) removed, 1 in use" in stdout
+
+        quick = builder.recipe(
+            "quick.py",
+            "from buildahpy import recipe\n\n@recipe('localhost/quick')\n"
+            "def quick(image):\n    image.install('busybox')\n",
+        )
+        other = own_container(builder.env, builder.tmp_path / "run-c", str(quick), *repo)
+        _, stderr = other.communicate(timeout=300)
+        assert other.returncode == 0, stderr
+        assert "removed leftover container" not in stderr
+        assert alive in builder.containers()
+        assert builder.image_id("localhost/quick:latest")
+
+        live.send_signal(signal.SIGTERM)  # the live build was never disturbed: it ends cleanly
+        _, stderr = live.communicate(timeout=120)
+        assert live.returncode == 143, stderr
+        assert alive not in builder.containers()
+    finally:
+        if live.poll() is None:
+            os.killpg(live.pid, signal.SIGKILL)
+            live.wait()

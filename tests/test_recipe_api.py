@@ -3,9 +3,11 @@
 import textwrap
 from pathlib import Path
 
+import attrs
 import pytest
+from plans import sample_plan
 
-from buildahpy import accounts
+from buildahpy import accounts, gc
 from buildahpy.config import ImageConfig
 from buildahpy.errors import BuildError, RecipeError
 from buildahpy.image import DryEngine, Image
@@ -85,6 +87,27 @@ def test_missing_empty_and_duplicate(tmp_path: Path) -> None:
     a, b = write(tmp_path, "a.py", body), write(tmp_path, "b.py", body)
     with pytest.raises(RecipeError, match="recipe 'same' is already defined at"):
         load_files([a, b])
+
+
+@pytest.mark.parametrize("name", ["_base", "café", "a" * 201])
+def test_a_name_that_cannot_name_a_container_is_refused_at_its_line(
+    tmp_path: Path, name: str
+) -> None:
+    body = f"from buildahpy import recipe\n\n@recipe('localhost/a')\ndef {name}(image):\n    pass\n"
+    path = write(tmp_path, "names.py", body)
+    with pytest.raises(RecipeError, match=rf"names.py:[34]: recipe name '{name}' cannot name"):
+        load_file(path)
+
+
+@pytest.mark.parametrize("name", ["web", "Web_2", "x_", "a__b", "a" * 200])
+def test_every_accepted_name_gives_a_working_container_name_gc_knows(
+    tmp_path: Path, name: str
+) -> None:
+    body = f"from buildahpy import recipe\n\n@recipe('localhost/a')\ndef {name}(image):\n    pass\n"
+    (entry,) = load_file(write(tmp_path, "names.py", body))
+    container = f"{attrs.evolve(sample_plan(), recipe_name=entry.name).container_prefix}-abcdef"
+    assert gc.NAME_RE.match(container)
+    assert gc.PENDING_RE.match(gc.pending_name(container))
 
 
 @pytest.mark.parametrize(

@@ -228,3 +228,20 @@ def test_helper_runs_as_rpm_calls_it(rootfs: RootFS) -> None:
     )
     assert bad.returncode == 1
     assert "group 'nosuch' of user 'svc' does not exist" in bad.stderr
+
+
+@pytest.mark.parametrize("argv", [["-"], ["--replace", "/usr/lib/sysusers.d/x.conf", "-"]])
+@pytest.mark.parametrize("root", [[], ["--root", "/"], ["--root", "/usr/.."]])
+def test_helper_without_an_image_root_refuses_and_opens_nothing(
+    argv: list[str],
+    root: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # rpm gives --root for an --installroot transaction; without one (or with /) the helper
+    # would edit the host's /etc/passwd
+    opened: list[Path] = []
+    monkeypatch.setattr(sysusers, "RootFS", lambda path: opened.append(path))
+    assert sysusers.main([*root, *argv], stdin=["u svc - - /\n"]) == 2
+    assert opened == []
+    assert "refusing to edit the host's users and groups" in capsys.readouterr().err
