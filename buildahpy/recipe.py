@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from .errors import RecipeError
+from .imports import RECIPE_MODULE_PREFIX, fresh_imports
 from .minimize import Minimize
 
 # The reference grammar of containers/image (docker/distribution "reference"), lower-case name,
@@ -49,6 +50,9 @@ class Recipe:
     docs: bool = False
     minimize: Minimize = attrs.Factory(Minimize)
     base: str | None = None  # the tag of the image this one starts from (None: scratch)
+    # the user's own modules that loading its file imported (imports.py); their content is an
+    # input, their paths are not part of what the recipe is
+    imports: tuple[Path, ...] = attrs.field(default=(), eq=False, repr=False)
 
     @property
     def location(self) -> str:
@@ -148,7 +152,7 @@ def load_file(path: Path) -> list[Recipe]:
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file does not exist")
     resolved = path.resolve()
-    module_name = f"buildahpy_recipe_{abs(hash(str(resolved))):x}"
+    module_name = f"{RECIPE_MODULE_PREFIX}{abs(hash(str(resolved))):x}"
     spec = importlib.util.spec_from_file_location(module_name, resolved)
     if spec is None or spec.loader is None:
         raise RecipeError(f"{path}: cannot be imported as a Python file")
@@ -157,7 +161,8 @@ def load_file(path: Path) -> list[Recipe]:
     _collected = found
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with fresh_imports() as imported:
+            spec.loader.exec_module(module)
     except RecipeError as exc:
         raise RecipeError(f"{where_in(exc, resolved)}: {exc}") from None
     except Exception as exc:
@@ -167,7 +172,7 @@ def load_file(path: Path) -> list[Recipe]:
         _collected = None
     if not found:
         raise RecipeError(f"{path}: defines no recipes (decorate a function with @recipe(tag))")
-    return found
+    return [attrs.evolve(entry, imports=tuple(imported)) for entry in found]
 
 
 def load_files(paths: Sequence[Path]) -> list[Recipe]:
