@@ -69,8 +69,8 @@ def build(
         measure_sizes(ctx)
         configure_image(ctx)
         commit_image(ctx)
+        size = measure_image(ctx)
         tag_image(ctx)
-        size = buildah.image_size(ctx.image_id)
     if ctx.report is not None:
         sys.stderr.write("\n".join(ctx.report.lines()) + "\n")
     return BuildResult(
@@ -265,6 +265,12 @@ def release_pending(ctx: Context, pending: str) -> None:
     except CommandError:
         if buildah.image_id(pending) is not None:
             raise
+
+
+def measure_image(ctx: Context) -> int:
+    """The committed image's size, taken before the tag moves: a failure here leaves the
+    previous image under the tag, as every failure before it does."""
+    return buildah.image_size(ctx.image_id)
 
 
 def tag_image(ctx: Context) -> None:
