@@ -42,6 +42,7 @@ from .plan import Options, dnf_conf, make_plan, rpm_macros
 from .recipe import Recipe, where_in
 from .rootfs import RootFS
 from .tools import base_env
+from .unwind import UnwindStack
 
 
 def build(
@@ -53,7 +54,7 @@ def build(
     extras: Extras = NO_EXTRAS,
 ) -> BuildResult:
     started = time.monotonic()
-    with ExitStack() as stack, step("build", recipe=recipe.name, tag=recipe.tag):
+    with UnwindStack() as stack, step("build", recipe=recipe.name, tag=recipe.tag):
         ctx = prepare_workdir(stack, recipe, options, host, flavour, extras)
         claim_name(ctx)
         create_container(ctx)
