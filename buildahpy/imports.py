@@ -46,11 +46,12 @@ def module_file(module: ModuleType) -> Path | None:
     spec = getattr(module, "__spec__", None)
     origin = spec.origin if spec is not None and spec.has_location else None
     origin = origin or getattr(module, "__file__", None)
-    return _own_file(origin) if isinstance(origin, str) else None
+    return own_file(origin) if isinstance(origin, str) else None
 
 
 @cache
-def _own_file(origin: str) -> Path | None:
+def own_file(origin: str) -> Path | None:
+    """``origin`` resolved, when it is a file of the user's own code; else None."""
     path = Path(origin).resolve()
     if not path.is_file() or _INSTALLED_PARTS & set(path.parts):
         return None

@@ -10,13 +10,14 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from .errors import RecipeError
-from .imports import RECIPE_MODULE_PREFIX, fresh_imports
+from .imports import RECIPE_MODULE_PREFIX, fresh_imports, own_file
 from .minimize import Minimize
 
 # The reference grammar of containers/image (docker/distribution "reference"), lower-case name,
@@ -135,15 +136,36 @@ def display(path: Path) -> str:
         return str(path)
 
 
+_SITE = "_buildahpy_site"
+
+
+def note_site(exc: BaseException, site: traceback.StackSummary) -> None:
+    """Say where the recipe asked for what failed later (a batched install fails when it is
+    flushed, by then the recipe may be on another line or done): ``where_in`` names that."""
+    if getattr(exc, _SITE, None) is None:
+        with suppress(AttributeError):  # an exception type that takes no attributes
+            setattr(exc, _SITE, site)
+
+
 def where_in(exc: BaseException, file: Path) -> str:
-    """'file:line' of the innermost frame of ``exc`` that is in ``file`` (else just the file)."""
+    """'file:line' of the innermost frame of ``exc`` that is in ``file`` (else just the file),
+    and the innermost frame of the user's own code below it, a helper module's, if any:
+    'recipe.py:12 (common.py:4)'."""
     if isinstance(exc, SyntaxError) and exc.filename == str(file):
         return f"{display(file)}:{exc.lineno}"
-    line = None
-    for frame in traceback.extract_tb(exc.__traceback__):
+    site = getattr(exc, _SITE, None)
+    frames = (
+        site
+        if isinstance(site, traceback.StackSummary)
+        else traceback.extract_tb(exc.__traceback__)
+    )
+    line, helper = None, ""
+    for frame in frames:
         if Path(frame.filename) == file:
-            line = frame.lineno
-    return f"{display(file)}:{line}" if line else display(file)
+            line, helper = frame.lineno, ""
+        elif (path := own_file(frame.filename)) is not None:
+            helper = f" ({display(path)}:{frame.lineno})"
+    return (f"{display(file)}:{line}" if line else display(file)) + helper
 
 
 def load_file(path: Path) -> list[Recipe]:
