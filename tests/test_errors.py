@@ -20,8 +20,9 @@ from buildahpy import engine, log
 from buildahpy.context import Context
 from buildahpy.distro import HostRelease
 from buildahpy.errors import BuildError, CommandError, RecipeError
-from buildahpy.fleet import Entry, ForkExecutor, InlineExecutor
+from buildahpy.fleet import Entry, ForkExecutor, InlineExecutor, decide_ready, finish
 from buildahpy.graph import Node
+from buildahpy.jobs import Decision
 from buildahpy.plan import Options
 from buildahpy.progress import LogProgress
 from buildahpy.recipe import Recipe, load_file
@@ -271,3 +272,41 @@ def test_a_batched_install_that_fails_later_names_the_line_that_asked_for_it(
     assert str(caught.value) == (
         "app.py:7 (common.py:3): package not found in the enabled repositories: ngnix"
     )
+
+
+class Finished(list[Entry]):
+    """A reporter that keeps the entries it is told have finished."""
+
+    def started(self, entry: Entry) -> None:
+        """Nothing to note."""
+
+    def finished(self, entry: Entry) -> None:
+        self.append(entry)
+
+
+def test_an_unexpected_error_deciding_a_build_fails_only_that_recipe() -> None:
+    class Preparer:
+        def external_base(self, reference: str) -> str:
+            return "id"
+
+        def decide(self, node: Node, base_id: str | None) -> Decision:
+            if node.name == "web":
+                with log.step("refresh metadata"):
+                    raise KeyError("basearch")
+            return Decision(job=job_for(Path("/"), node.name))
+
+    finished = Finished()
+    entries = {name: Entry(node_for(name)) for name in ("web", "db")}
+    decide_ready(entries, Preparer(), finished)
+    assert [(e.name, e.status, e.error) for e in finished] == [
+        ("web", "failed", "step refresh metadata: KeyError: 'basearch'")
+    ]
+    assert entries["db"].status == "queued"
+
+
+def test_the_warnings_of_a_failed_build_reach_its_entry() -> None:
+    finished = Finished()
+    entry = Entry(node_for("web"), status="running")
+    finish(entry, Outcome(error="cause", exit_code=1, warnings=("cannot unmount",)), finished)
+    assert (entry.status, entry.error, entry.warnings) == ("failed", "cause", ("cannot unmount",))
+    assert finished == [entry]
