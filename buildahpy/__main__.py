@@ -21,6 +21,7 @@ from .jobs import Settings
 from .plan import Options, make_plan
 from .recipe import Recipe, load_files, where_in
 from .report import print_plan
+from .unwind import cleanup_failures
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -199,8 +200,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"buildahpy: {exc}\n")
         return exc.exit_code
     except Interrupted as exc:
-        sys.stderr.write(f"buildahpy: {exc}; the working container was removed\n")
+        warnings = cleanup_failures(exc)
+        done = "" if warnings else "; the working container was removed"
+        sys.stderr.write(f"buildahpy: {exc}{done}\n")
+        for warning in warnings:
+            log.get_logger().warning("cleanup failed", cause=warning)
         return exc.exit_code
+    except Exception as exc:  # a bug or an error nobody foresaw, outside any one build
+        log.get_logger().debug("unexpected error", exc_info=exc)  # the traceback, with -v
+        sys.stderr.write(f"buildahpy: {type(exc).__name__}: {exc}\n")
+        return 1
 
 
 if __name__ == "__main__":

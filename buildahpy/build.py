@@ -42,6 +42,7 @@ from .plan import Options, dnf_conf, make_plan, rpm_macros
 from .recipe import Recipe, where_in
 from .rootfs import RootFS
 from .tools import base_env
+from .unwind import UnwindStack
 
 
 def build(
@@ -53,7 +54,7 @@ def build(
     extras: Extras = NO_EXTRAS,
 ) -> BuildResult:
     started = time.monotonic()
-    with ExitStack() as stack, step("build", recipe=recipe.name, tag=recipe.tag):
+    with UnwindStack() as stack, step("build", recipe=recipe.name, tag=recipe.tag):
         ctx = prepare_workdir(stack, recipe, options, host, flavour, extras)
         claim_name(ctx)
         create_container(ctx)
@@ -69,8 +70,8 @@ def build(
         measure_sizes(ctx)
         configure_image(ctx)
         commit_image(ctx)
+        size = measure_image(ctx)
         tag_image(ctx)
-        size = buildah.image_size(ctx.image_id)
     if ctx.report is not None:
         sys.stderr.write("\n".join(ctx.report.lines()) + "\n")
     return BuildResult(
@@ -265,6 +266,12 @@ def release_pending(ctx: Context, pending: str) -> None:
     except CommandError:
         if buildah.image_id(pending) is not None:
             raise
+
+
+def measure_image(ctx: Context) -> int:
+    """The committed image's size, taken before the tag moves: a failure here leaves the
+    previous image under the tag, as every failure before it does."""
+    return buildah.image_size(ctx.image_id)
 
 
 def tag_image(ctx: Context) -> None:

@@ -5,6 +5,7 @@ Host binaries: dnf (through dnf.py and packages.py), buildah (``image.run``).
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 from . import accounts, buildah, dnf, scrub, sysusers
@@ -12,6 +13,7 @@ from . import packages as packages_mod
 from .context import Context
 from .errors import BuildError
 from .log import get_logger, step
+from .recipe import note_site
 
 
 class LiveEngine:
@@ -19,14 +21,24 @@ class LiveEngine:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.site = traceback.StackSummary()  # where the recipe asked for the pending batch
 
     def flush(self) -> None:
         if self.ctx.pending:
             packages, self.ctx.pending = self.ctx.pending, []
-            install_packages(self.ctx, packages)
-            add_declared_users(self.ctx)
+            try:
+                install_packages(self.ctx, packages)
+                add_declared_users(self.ctx)
+            except Exception as exc:
+                note_site(exc, self.site)  # the recipe's install line, not where it flushed
+                raise
 
     def install(self, packages: list[str]) -> None:
+        if not self.ctx.pending:
+            self.site = traceback.StackSummary.extract(
+                traceback.walk_stack(None), lookup_lines=False
+            )
+            self.site.reverse()
         self.ctx.pending += packages
 
     def remove(self, packages: list[str]) -> None:

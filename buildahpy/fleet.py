@@ -33,8 +33,9 @@ from .context import BuildResult
 from .errors import BuildahpyError, stderr_tail
 from .graph import Node
 from .jobs import Decision
+from .log import get_logger
 from .recipe import Recipe
-from .worker import Job, Outcome, build_in_child, run_job
+from .worker import Job, Outcome, build_in_child, run_job, unexpected_error
 
 PENDING, QUEUED, RUNNING = "pending", "queued", "running"
 BUILT, UP_TO_DATE, FAILED, SKIPPED = "built", "up-to-date", "failed", "skipped"
@@ -55,6 +56,7 @@ class Entry:
     error: str = ""
     seconds: float = 0.0
     started: float = 0.0
+    warnings: tuple[str, ...] = ()  # undo steps that failed after the error
 
     @property
     def name(self) -> str:
@@ -228,6 +230,10 @@ def decide_ready(entries: dict[str, Entry], preparer: Decider, reporter: Reporte
         except BuildahpyError as exc:
             fail(entry, str(exc), reporter)
             continue
+        except Exception as exc:  # as a build's (worker.run_job): one line, the traceback with -v
+            get_logger().debug("unexpected error", exc_info=exc)
+            fail(entry, unexpected_error(exc, "prepare"), reporter)
+            continue
         entry.inputs = decision.inputs
         if decision.up_to_date is not None:
             entry.status, entry.image_id = UP_TO_DATE, decision.up_to_date.id
@@ -247,6 +253,7 @@ def start_queued(entries: dict[str, Entry], executor: Executor, reporter: Report
 
 
 def finish(entry: Entry, outcome: Outcome, reporter: Reporter) -> None:
+    entry.warnings = outcome.warnings
     if outcome.result is None:
         fail(entry, outcome.error or "failed", reporter)
         return

@@ -1,10 +1,14 @@
 """What an image is built from, as one digest in a label, so that an unchanged recipe is skipped.
 
-The inputs of a build: the recipe's file, its options and the command line's, the host facts the
-target is resolved from, the content of host files the recipe copies in, the base image's id, the
-revision of every repository's metadata (the sha256 of its repomd.xml, which is what metalinks
-publish too) and buildahpy's version. Repository revisions are read with urllib (file://, http(s),
-metalink, mirrorlist), in parallel, once per run and release; starts no process.
+The inputs of a build: the recipe's file and the user's own modules it imports (imports.py), its
+options and the command line's, the host facts the target is resolved from, what the recipe
+does when run against a recording engine (every call, the bytes it writes, the config), the
+content of host files it copies in, the base image's id, the revision of every repository's
+metadata (the sha256 of its repomd.xml, which is what metalinks publish too) and buildahpy's
+version. What the recipe reads from the environment, the clock or anywhere else shows in what it
+does; a recipe whose two dry runs differ has unknown inputs and is always built. Repository
+revisions are read with urllib (file://, http(s), metalink, mirrorlist), in parallel, once per run
+and release; starts no process.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import attrs
 from . import __version__
 from .distro import HostRelease
 from .image import DryEngine, Image
+from .imports import fresh_imports
 from .log import get_logger
 from .plan import HOST_REPOSDIRS, Options, host_repo_files, substitute
 from .recipe import Recipe
@@ -140,13 +145,45 @@ def revisions(repos: Sequence[Repo]) -> dict[str, str | None]:
 
 
 class _Recorder(DryEngine):
-    """A dry run that notes the host paths the recipe copies in (their content is an input)."""
+    """A dry run that records every call with its full arguments (the bytes written as their
+    digest) and the host paths the recipe copies in (their content is an input too)."""
 
     def __init__(self) -> None:
+        self.calls: list[list[object]] = []
         self.copied: list[Path] = []
+
+    def install(self, packages: list[str]) -> None:
+        self.calls.append(["install", *packages])
+
+    def remove(self, packages: list[str]) -> None:
+        self.calls.append(["remove", *packages])
+
+    def write(self, path: str, data: bytes, mode: int) -> None:
+        self.calls.append(["write", path, hashlib.sha256(data).hexdigest(), mode])
 
     def copy(self, source: Path, dest: str, mode: int | None) -> None:
         self.copied.append(source)
+        self.calls.append(["copy", str(source), dest, mode])
+
+    def mkdir(self, path: str, mode: int) -> None:
+        self.calls.append(["mkdir", path, mode])
+
+    def symlink(self, target: str, link: str) -> None:
+        self.calls.append(["symlink", target, link])
+
+    def add_group(self, name: str, gid: int) -> None:
+        self.calls.append(["group", name, gid])
+
+    def add_user(self, name: str, uid: int, gid: int, home: str, shell: str) -> None:
+        self.calls.append(["user", name, uid, gid, home, shell])
+
+    def run(self, argv: list[str]) -> str:
+        self.calls.append(["run", *argv])
+        return ""
+
+    def rootfs(self) -> Path:
+        self.calls.append(["rootfs"])
+        return super().rootfs()
 
 
 def tree_digest(path: Path) -> str:
@@ -162,13 +199,36 @@ def tree_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def recipe_inputs(recipe: Recipe, options: Options, host: HostRelease, flavour: str) -> str | None:
-    """The inputs known before the base and repositories are looked at; None if the recipe's
-    dry run fails (it then depends on something only a real build knows, and is always built)."""
+@attrs.frozen
+class DryRun:
+    record: str  # JSON: every call, the steps and the config, as the recipe made them
+    copied: tuple[Path, ...]
+    imported: tuple[Path, ...]  # the user's modules the recipe function imported as it ran
+
+
+def dry_run(recipe: Recipe) -> DryRun:
+    """Run the recipe function against an engine that only records; its errors propagate."""
     recorder = _Recorder()
+    image = Image(recorder)
+    with fresh_imports() as imported:
+        recipe.func(image)
+    record = {"calls": recorder.calls, "steps": image.steps, "config": repr(image.config_value)}
+    return DryRun(json.dumps(record), tuple(recorder.copied), tuple(imported))
+
+
+def recipe_inputs(recipe: Recipe, options: Options, host: HostRelease, flavour: str) -> str | None:
+    """The inputs known before the base and repositories are looked at; None when they cannot
+    be known, and the recipe is then always built: its dry run fails (it depends on something
+    only a real build knows), or two dry runs record different images (it reads the clock,
+    random numbers or anything else that changes from one call to the next)."""
     try:
-        recipe.func(Image(recorder))
-        copied = [(str(path), tree_digest(path)) for path in recorder.copied]
+        first, second = dry_run(recipe), dry_run(recipe)
+        if first.record != second.record:
+            get_logger().debug("two dry runs differ; always built", recipe=recipe.name)
+            return None
+        copied = [(str(path), tree_digest(path)) for path in first.copied]
+        modules = sorted({*recipe.imports, *first.imported, *second.imported})
+        imported = [(str(path), hashlib.sha256(path.read_bytes()).hexdigest()) for path in modules]
     except Exception:  # any failure only means "cannot tell": build it
         return None
     files = [(str(p), hashlib.sha256(p.read_bytes()).hexdigest()) for p in repo_files(options)]
@@ -179,7 +239,9 @@ def recipe_inputs(recipe: Recipe, options: Options, host: HostRelease, flavour: 
         "host": repr(host),
         "flavour": flavour,
         "repo_files": files,
+        "dry_run": hashlib.sha256(first.record.encode()).hexdigest(),
         "copied": copied,
+        "imported": imported,
         "version": __version__,
     }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()

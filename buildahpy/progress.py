@@ -25,6 +25,12 @@ def error_line(entry: Entry) -> str:
     return f"buildahpy: {entry.name}: {entry.error}\n"
 
 
+def cleanup_warnings(entry: Entry) -> None:
+    """After the error line: each undo step that failed while the error unwound the build."""
+    for warning in entry.warnings:
+        get_logger().warning("cleanup failed", recipe=entry.name, cause=warning)
+
+
 class LogProgress:
     def __init__(self, stream: TextIO = sys.stderr) -> None:
         self.stream = stream
@@ -35,6 +41,7 @@ class LogProgress:
     def finished(self, entry: Entry) -> None:
         if entry.status == "failed":
             self.stream.write(error_line(entry))
+            cleanup_warnings(entry)
         elif entry.status == "skipped":
             get_logger().warning("skipped", recipe=entry.name, cause=entry.error)
         else:
@@ -65,6 +72,8 @@ class LiveProgress:
         self.counts[entry.status] = self.counts.get(entry.status, 0) + 1
         if entry.status == "failed":
             self.stream.write(_CLEAR + error_line(entry))
+            self.stream.flush()
+            cleanup_warnings(entry)
         else:
             detail = f" ({entry.error})" if entry.error else f" {entry.seconds:.1f}s"
             self.stream.write(f"{_CLEAR}{entry.status:>10}  {entry.name}{detail}\n")

@@ -10,12 +10,14 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from .errors import RecipeError
+from .imports import RECIPE_MODULE_PREFIX, fresh_imports, own_file
 from .minimize import Minimize
 
 # The reference grammar of containers/image (docker/distribution "reference"), lower-case name,
@@ -52,6 +54,9 @@ class Recipe:
     docs: bool = False
     minimize: Minimize = attrs.Factory(Minimize)
     base: str | None = None  # the tag of the image this one starts from (None: scratch)
+    # the user's own modules that loading its file imported (imports.py); their content is an
+    # input, their paths are not part of what the recipe is
+    imports: tuple[Path, ...] = attrs.field(default=(), eq=False, repr=False)
 
     @property
     def location(self) -> str:
@@ -139,15 +144,36 @@ def display(path: Path) -> str:
         return str(path)
 
 
+_SITE = "_buildahpy_site"
+
+
+def note_site(exc: BaseException, site: traceback.StackSummary) -> None:
+    """Say where the recipe asked for what failed later (a batched install fails when it is
+    flushed, by then the recipe may be on another line or done): ``where_in`` names that."""
+    if getattr(exc, _SITE, None) is None:
+        with suppress(AttributeError):  # an exception type that takes no attributes
+            setattr(exc, _SITE, site)
+
+
 def where_in(exc: BaseException, file: Path) -> str:
-    """'file:line' of the innermost frame of ``exc`` that is in ``file`` (else just the file)."""
+    """'file:line' of the innermost frame of ``exc`` that is in ``file`` (else just the file),
+    and the innermost frame of the user's own code below it, a helper module's, if any:
+    'recipe.py:12 (common.py:4)'."""
     if isinstance(exc, SyntaxError) and exc.filename == str(file):
         return f"{display(file)}:{exc.lineno}"
-    line = None
-    for frame in traceback.extract_tb(exc.__traceback__):
+    site = getattr(exc, _SITE, None)
+    frames = (
+        site
+        if isinstance(site, traceback.StackSummary)
+        else traceback.extract_tb(exc.__traceback__)
+    )
+    line, helper = None, ""
+    for frame in frames:
         if Path(frame.filename) == file:
-            line = frame.lineno
-    return f"{display(file)}:{line}" if line else display(file)
+            line, helper = frame.lineno, ""
+        elif (path := own_file(frame.filename)) is not None:
+            helper = f" ({display(path)}:{frame.lineno})"
+    return (f"{display(file)}:{line}" if line else display(file)) + helper
 
 
 def load_file(path: Path) -> list[Recipe]:
@@ -156,7 +182,7 @@ def load_file(path: Path) -> list[Recipe]:
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file does not exist")
     resolved = path.resolve()
-    module_name = f"buildahpy_recipe_{abs(hash(str(resolved))):x}"
+    module_name = f"{RECIPE_MODULE_PREFIX}{abs(hash(str(resolved))):x}"
     spec = importlib.util.spec_from_file_location(module_name, resolved)
     if spec is None or spec.loader is None:
         raise RecipeError(f"{path}: cannot be imported as a Python file")
@@ -165,7 +191,8 @@ def load_file(path: Path) -> list[Recipe]:
     _collected = found
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with fresh_imports() as imported:
+            spec.loader.exec_module(module)
     except RecipeError as exc:
         raise RecipeError(f"{where_in(exc, resolved)}: {exc}") from None
     except Exception as exc:
@@ -175,7 +202,7 @@ def load_file(path: Path) -> list[Recipe]:
         _collected = None
     if not found:
         raise RecipeError(f"{path}: defines no recipes (decorate a function with @recipe(tag))")
-    return found
+    return [attrs.evolve(entry, imports=tuple(imported)) for entry in found]
 
 
 def load_files(paths: Sequence[Path]) -> list[Recipe]:

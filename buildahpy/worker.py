@@ -11,6 +11,7 @@ import os
 import pickle
 import sys
 import traceback
+from itertools import pairwise
 from pathlib import Path
 from typing import NoReturn
 
@@ -20,8 +21,10 @@ from .build import build
 from .context import BuildResult, Extras
 from .distro import HostRelease
 from .errors import BuildahpyError, Interrupted
+from .log import failed_step, get_logger
 from .plan import Options
 from .recipe import Recipe
+from .unwind import cleanup_failures
 
 
 @attrs.frozen
@@ -39,14 +42,37 @@ class Outcome:
     result: BuildResult | None = None
     error: str = ""  # one line, as the single-build command line prints it
     exit_code: int = 0
+    warnings: tuple[str, ...] = ()  # undo steps that failed after the error (unwind.py)
 
 
 def run_job(job: Job, recipe: Recipe) -> Outcome:
     try:
         result = build(recipe, job.options, host=job.host, flavour=job.flavour, extras=job.extras)
     except BuildahpyError as exc:
-        return Outcome(error=str(exc), exit_code=exc.exit_code)
+        return Outcome(error=str(exc), exit_code=exc.exit_code, warnings=cleanup_failures(exc))
+    except Exception as exc:  # an OSError, a tool's output we cannot parse, a bug: one line too
+        get_logger().debug("unexpected error", exc_info=exc)  # the traceback, with -v
+        return Outcome(error=unexpected_error(exc), exit_code=1, warnings=cleanup_failures(exc))
     return Outcome(result=result)
+
+
+def unexpected_error(exc: Exception, default_step: str = "build") -> str:
+    """The one line for an error of no buildahpy type: the step it stopped, its type, its text."""
+    return f"step {stopped_step(exc, default_step)}: {type(exc).__name__}: {exc}"
+
+
+def stopped_step(exc: BaseException, default: str = "build") -> str:
+    """The innermost ``step()`` that was under way, else the build.py step function the error
+    came out of (not every step function logs itself as a step), else ``default``."""
+    named = failed_step(exc)
+    if named is not None and named != "build":
+        return named
+    frames = traceback.extract_tb(exc.__traceback__)
+    here = build.__code__.co_filename
+    for outer, inner in pairwise(frames):
+        if (outer.filename, outer.name, inner.filename) == (here, build.__name__, here):
+            return inner.name.replace("_", " ")
+    return named or default
 
 
 def write_outcome(path: Path, outcome: Outcome) -> None:
@@ -74,7 +100,11 @@ def build_in_child(job: Job, recipe: Recipe, log_path: Path, result_path: Path) 
         write_outcome(result_path, outcome)
         code = outcome.exit_code
     except Interrupted as exc:
-        sys.stderr.write(f"buildahpy: {recipe.name}: {exc}; its container was removed\n")
+        warnings = cleanup_failures(exc)
+        done = "" if warnings else "; its container was removed"
+        sys.stderr.write(f"buildahpy: {recipe.name}: {exc}{done}\n")
+        for warning in warnings:
+            get_logger().warning("cleanup failed", recipe=recipe.name, cause=warning)
         code = exc.exit_code
     except BaseException:  # report anything, then leave without unwinding
         traceback.print_exc()
