@@ -119,7 +119,8 @@ def prune(
     scriptlet or the recipe changed. The recipe's paths are checked to be as they were."""
     root = str(rootfs.path)
     packages = rpmdb.query(root, plan.rpmdb_path, env)
-    roots = [*minimize.resolve_roots(packages, satisfied), *base, *owners(packages, touched)]
+    kept = [*minimize.resolve_roots(packages, satisfied), *(n for n in base if n in packages)]
+    roots = [*kept, *owners(packages, touched)]
     doomed = minimize.install_time_only(packages, roots, weak=plan.weak_deps)
     changed = [name for name in doomed if changed_files(rootfs, packages[name])]
     if changed:  # kept, so what they need at runtime stays too

@@ -6,8 +6,11 @@ from pathlib import Path
 import pytest
 
 from buildahpy import accounts, scrub
+from buildahpy.engine import copied_paths
 from buildahpy.errors import BuildError
+from buildahpy.packages import owners, path_state
 from buildahpy.rootfs import RootFS, image_path
+from buildahpy.rpmdb import Package
 
 
 @pytest.fixture
@@ -189,3 +192,32 @@ def test_real_path_resolves_linked_parents_only(usrmerged: RootFS) -> None:
     assert usrmerged.real_path("/bin/sh") == "/usr/bin/sh"
     assert usrmerged.real_path("/bin") == "/bin"
     assert usrmerged.real_path("/usr/share/conf/x") == "/usr/share/real/x"
+
+
+def test_the_paths_a_recipe_made_are_tracked_and_changes_to_them_seen(
+    usrmerged: RootFS, tmp_path: Path
+) -> None:
+    (tmp_path / "tree" / "sub").mkdir(parents=True)
+    (tmp_path / "tree" / "sub" / "f").write_text("f")
+    (tmp_path / "tree" / "l").symlink_to("/nowhere")
+    assert copied_paths(tmp_path / "tree", "/opt/t") == [
+        "/opt/t",
+        "/opt/t/l",
+        "/opt/t/sub",
+        "/opt/t/sub/f",
+    ]
+    usrmerged.symlink("/sbin/busybox", "/bin/sh")
+    usrmerged.mkdir("/usr/share/made")
+    link, made = path_state(usrmerged, "/bin/sh"), path_state(usrmerged, "/usr/share/made")
+    usrmerged.write_bytes("/usr/share/made/new", b"x")  # a directory's entries may change
+    assert path_state(usrmerged, "/usr/share/made") == made
+    usrmerged.symlink("bash", "/bin/sh")
+    assert path_state(usrmerged, "/bin/sh") != link
+    usrmerged.remove("/usr/bin/sh")
+    assert path_state(usrmerged, "/bin/sh") is None
+    packages = {
+        "bash": Package(
+            "bash", "bash-1-1.x86_64", 1, (), (), (), (("/usr/bin/sh", 0, 0, "normal", "", -1),)
+        )
+    }
+    assert owners(packages, {"/bin/sh", "/usr/bin/sh"}) == ["bash"] and not owners(packages, {"/x"})
