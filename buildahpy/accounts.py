@@ -72,7 +72,8 @@ def _update(
         return False
     if not root.exists("/etc"):
         root.mkdir("/etc")
-    root.write_bytes(path, new.encode(), mode)
+    # the databases are edited where they are: /etc/passwd as a link stays a link
+    root.write_bytes(path, new.encode(), mode, follow=True)
     return True
 
 
@@ -81,7 +82,7 @@ def _shadow_append(root: RootFS, path: str, line: str) -> None:
     if root.exists(path):
         text = _read(root, path)
         prefix = text if not text or text.endswith("\n") else text + "\n"
-        root.write_bytes(path, (prefix + line + "\n").encode(), 0o000)
+        root.write_bytes(path, (prefix + line + "\n").encode(), 0o000, follow=True)
 
 
 def add_group(root: RootFS, name: str, gid: int) -> None:
@@ -120,11 +121,11 @@ def add_member(root: RootFS, user: str, group: str) -> None:
     new = add_member_line(_read(root, "/etc/group"), user, group)
     if new is None:
         return
-    root.write_bytes("/etc/group", new.encode(), 0o644)
+    root.write_bytes("/etc/group", new.encode(), 0o644, follow=True)
     if root.exists("/etc/gshadow"):
         try:
             shadow = add_member_line(_read(root, "/etc/gshadow"), user, group)
         except BuildError:  # a gshadow without the group: nothing to keep in step
             shadow = None
         if shadow is not None:
-            root.write_bytes("/etc/gshadow", shadow.encode(), 0o000)
+            root.write_bytes("/etc/gshadow", shadow.encode(), 0o000, follow=True)

@@ -60,6 +60,7 @@ def build(
         create_container(ctx)
         mount_rootfs(ctx)
         check_base(ctx)
+        record_base(ctx)
         attach_cache(ctx)
         run_recipe(ctx)
         harvest_cache(ctx)
@@ -68,6 +69,7 @@ def build(
         finish_rpmdb(ctx)
         scrub_leftovers(ctx)
         measure_sizes(ctx)
+        packages_mod.require_satisfied(ctx.requested, ctx.satisfied)
         configure_image(ctx)
         commit_image(ctx)
         size = measure_image(ctx)
@@ -146,6 +148,17 @@ def check_base(ctx: Context) -> None:
         bases.check_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path, ctx.recipe.base or ctx.plan.base_image)
 
 
+def record_base(ctx: Context) -> None:
+    """The base's packages, read as soon as it is mounted: pruning keeps them, whatever the
+    recipe does (one that never installs, or starts with remove(), keeps the rest of its base)."""
+    ctx.base_names = []
+    if ctx.plan.base_image == "scratch" or not ctx.rootfs.exists(ctx.plan.rpmdb_path):
+        return
+    check_host_paths(ctx, dnf=False)
+    ctx.base_names = packages_mod.installed_names(ctx.plan, str(ctx.rootfs.path), ctx.env, True)
+    get_logger().debug("base packages", count=len(ctx.base_names))
+
+
 def attach_cache(ctx: Context) -> None:
     """Give dnf a private cachedir on the host, filled from the shared cache (see cache.py)."""
     snapshot = ctx.extras.cache
@@ -184,15 +197,20 @@ def prune_packages(ctx: Context) -> None:
     if not ctx.plan.minimize.prune or not ctx.rootfs.exists(ctx.plan.rpmdb_path):
         return
     with step("prune"):
-        named = ctx.image.installed if ctx.image else []
+        root, dbpath = str(ctx.rootfs.path), ctx.plan.rpmdb_path
+        satisfied = rpmdb.satisfying(root, dbpath, ctx.requested, ctx.env)
         ctx.pruned = packages_mod.prune(
-            ctx.plan, ctx.rootfs, ctx.env, named, ctx.base_packages or []
+            ctx.plan, ctx.rootfs, ctx.env, satisfied, ctx.base_packages, ctx.touched
         )
 
 
 def finish_rpmdb(ctx: Context) -> None:
+    """The final package list, and which packages satisfy each spec the recipe installed (read
+    before the rpmdb is tidied: a query after that would leave its -shm file in the image)."""
     if ctx.rootfs.exists(ctx.plan.rpmdb_path):
-        ctx.installed = rpmdb.query(str(ctx.rootfs.path), ctx.plan.rpmdb_path, ctx.env)
+        root, dbpath = str(ctx.rootfs.path), ctx.plan.rpmdb_path
+        ctx.installed = rpmdb.query(root, dbpath, ctx.env)
+        ctx.satisfied = rpmdb.satisfying(root, dbpath, ctx.requested, ctx.env)
     ctx.packages = tuple(sorted(p.nevra for p in ctx.installed.values()))
     scrub.tidy_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
     scrub.link_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
@@ -201,17 +219,17 @@ def finish_rpmdb(ctx: Context) -> None:
 def measure_sizes(ctx: Context) -> None:
     """What is in the image and what minimising saved (see sizes.py); --explain adds why."""
     table = minimize.preference_table(dict(ctx.plan.minimize.prefer))
-    named = set(ctx.image.installed if ctx.image else [])
+    named = set(minimize.resolve_roots(ctx.installed, ctx.satisfied))
     swapped = minimize.swaps(table, ctx.hidden, set(ctx.installed) - named)
     report = sizes.make_report(ctx.plan.tag, ctx.rootfs.path, ctx.installed, ctx.pruned, swapped)
-    if ctx.options.explain and ctx.image and ctx.image.installed:
+    if ctx.options.explain and ctx.requested:
         with step("explain"):
             report = explain(ctx, report)
     ctx.report = report
 
 
 def explain(ctx: Context, report: sizes.SizeReport) -> sizes.SizeReport:
-    named, plan = ctx.image.installed if ctx.image else [], ctx.plan
+    named, plan = ctx.requested, ctx.plan
     alternatives = plan.minimize.alternatives
 
     def resolved(weak: bool, alternatives: bool) -> int:
@@ -220,7 +238,7 @@ def explain(ctx: Context, report: sizes.SizeReport) -> sizes.SizeReport:
         )
 
     actual = resolved(plan.weak_deps, alternatives)
-    roots = minimize.resolve_roots(ctx.installed, named) + (ctx.base_packages or [])
+    roots = minimize.resolve_roots(ctx.installed, ctx.satisfied) + ctx.base_packages
     reached = minimize.runtime_closure(ctx.installed, roots, weak=plan.weak_deps)
     return attrs.evolve(
         report,

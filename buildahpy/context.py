@@ -1,7 +1,8 @@
 """What one build is (its result) and what exists while it runs (its context).
 
 The plan is what was asked for (plan.py, frozen); the context holds the run state: the working
-container, the mounted rootfs, the packages the recipe has asked for so far.
+container, the mounted rootfs and the base's packages (known from the mount on), the specs the
+recipe installed and the image paths it edited so far.
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ class Context:
     packages: tuple[str, ...] = ()
     image_id: str = ""
     tagged: bool = False
-    base_packages: list[str] | None = None
+    base_names: list[str] | None = None  # set by build.record_base right after the mount
+    requested: list[str] = attrs.Factory(list)  # specs installed and not removed again
+    satisfied: dict[str, list[str]] = attrs.Factory(dict)  # spec -> packages, final rpmdb
+    touched: set[str] = attrs.Factory(set)  # image paths the recipe wrote, copied or linked
     hidden: list[str] = attrs.Factory(list)
     pruned: list[rpmdb.Package] = attrs.Factory(list)
     installed: dict[str, rpmdb.Package] = attrs.Factory(dict)
@@ -68,3 +72,9 @@ class Context:
     def rootfs(self) -> RootFS:
         assert self.root is not None, "rootfs used before mount"
         return self.root
+
+    @property
+    def base_packages(self) -> list[str]:
+        """The packages the base image came with (none for scratch)."""
+        assert self.base_names is not None, "base packages used before the base was mounted"
+        return self.base_names

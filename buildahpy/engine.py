@@ -1,14 +1,18 @@
 """The live engine behind a recipe's ``image`` object, and the dnf transactions it runs.
 
-Host binaries: dnf (through dnf.py and packages.py), buildah (``image.run``).
+Host binaries: dnf (through dnf.py and packages.py), rpm (through rpmdb.py), buildah
+(``image.run``).
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import traceback
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePosixPath
 
-from . import accounts, buildah, dnf, scrub, sysusers
+from . import accounts, buildah, dnf, rpmdb, scrub, sysusers
 from . import packages as packages_mod
 from .context import Context
 from .errors import BuildError
@@ -45,24 +49,50 @@ class LiveEngine:
         self.flush()
         remove_packages(self.ctx, packages)
 
-    def _edit(self, what: str, path: str, action: object) -> None:
+    def _edit(
+        self, what: str, path: str, action: Callable[[], None], made: Sequence[str] = ()
+    ) -> None:
         self.flush()
         try:
-            action()  # type: ignore[operator]
+            action()
+            for image_path in made:
+                self._touch(image_path)
         except OSError as exc:
             raise BuildError(f"{what} {path} in the image: {exc.strerror or exc}") from None
 
+    def _touch(self, path: str) -> None:
+        """Remember a path the recipe made, and the links on the way to it, as the recipe
+        spelled it and as rpm's file lists do, so that pruning never undoes it."""
+        root = self.ctx.rootfs
+        parts = PurePosixPath(path).parts[1:]
+        for depth in range(1, len(parts) + 1):
+            prefix = "/" + "/".join(parts[:depth])
+            st = root.lstat(prefix)
+            if depth == len(parts) or (st is not None and stat.S_ISLNK(st.st_mode)):
+                self.ctx.touched.update({prefix, root.real_path(prefix)})
+
     def write(self, path: str, data: bytes, mode: int) -> None:
-        self._edit("cannot write", path, lambda: self.ctx.rootfs.write_bytes(path, data, mode))
+        self._edit(
+            "cannot write", path, lambda: self.ctx.rootfs.write_bytes(path, data, mode), [path]
+        )
 
     def copy(self, source: Path, dest: str, mode: int | None) -> None:
-        self._edit("cannot copy to", dest, lambda: self.ctx.rootfs.copy_in(source, dest, mode))
+        self._edit(
+            "cannot copy to",
+            dest,
+            lambda: self.ctx.rootfs.copy_in(source, dest, mode),
+            copied_paths(source, dest),
+        )
 
     def mkdir(self, path: str, mode: int) -> None:
-        self._edit("cannot create directory", path, lambda: self.ctx.rootfs.mkdir(path, mode))
+        self._edit(
+            "cannot create directory", path, lambda: self.ctx.rootfs.mkdir(path, mode), [path]
+        )
 
     def symlink(self, target: str, link: str) -> None:
-        self._edit("cannot create symlink", link, lambda: self.ctx.rootfs.symlink(target, link))
+        self._edit(
+            "cannot create symlink", link, lambda: self.ctx.rootfs.symlink(target, link), [link]
+        )
 
     def add_group(self, name: str, gid: int) -> None:
         self._edit("cannot add group", name, lambda: accounts.add_group(self.ctx.rootfs, name, gid))
@@ -81,6 +111,16 @@ class LiveEngine:
     def rootfs(self) -> Path:
         self.flush()
         return self.ctx.rootfs.path
+
+
+def copied_paths(source: Path, dest: str) -> list[str]:
+    """The image paths a copy of ``source`` to ``dest`` makes (host links are not followed)."""
+    paths = [dest]
+    if source.is_dir() and not source.is_symlink():
+        for dirpath, dirs, files in os.walk(source):
+            below = PurePosixPath(dest, Path(dirpath).relative_to(source).as_posix())
+            paths += [str(below / name) for name in sorted([*dirs, *files])]
+    return paths
 
 
 def check_host_paths(ctx: Context, *, dnf: bool = True) -> None:
@@ -104,11 +144,10 @@ def install_packages(ctx: Context, packages: list[str]) -> None:
         root = str(ctx.rootfs.path)
         has_db = ctx.rootfs.exists(ctx.plan.rpmdb_path)
         installed = packages_mod.installed_names(ctx.plan, root, ctx.env, has_db)
-        if ctx.base_packages is None:
-            ctx.base_packages = installed
         named = ctx.image.installed if ctx.image else packages
         hidden = packages_mod.install(ctx.plan, root, ctx.env, packages, named, installed)
         ctx.hidden += [name for name in hidden if name not in ctx.hidden]
+    ctx.requested += [spec for spec in dict.fromkeys(packages) if spec not in ctx.requested]
 
 
 def add_declared_users(ctx: Context) -> None:
@@ -120,7 +159,14 @@ def add_declared_users(ctx: Context) -> None:
 
 
 def remove_packages(ctx: Context, packages: list[str]) -> None:
+    """A spec the recipe installed stops being required once a remove() names the packages
+    that satisfied it; one that a remove takes along as a dependent is still required (and the
+    build fails at the end, see packages.require_satisfied)."""
     check_host_paths(ctx)
+    root = str(ctx.rootfs.path)
     with step("dnf remove", packages=" ".join(packages)):
-        argv = dnf.remove_argv(ctx.plan, str(ctx.rootfs.path), packages)
-        dnf.run_transaction(argv, ctx.env)
+        asked = [*ctx.requested, *packages] if ctx.requested else []
+        before = rpmdb.satisfying(root, ctx.plan.rpmdb_path, asked, ctx.env)
+        dnf.run_transaction(dnf.remove_argv(ctx.plan, root, packages), ctx.env)
+    taken = {name for spec in packages for name in before.get(spec, [])}
+    ctx.requested = [s for s in ctx.requested if not before[s] or not set(before[s]) <= taken]

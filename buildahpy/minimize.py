@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from .rpmdb import Package, provider_map
+from .specs import names_in
 
 
 @attrs.frozen
@@ -83,9 +84,10 @@ def preference_table(extra: Mapping[str, Iterable[str]] | None) -> tuple[Alterna
 def excludes(
     table: Iterable[Alternative], named: Iterable[str], installed: Iterable[str]
 ) -> list[str]:
-    """Large providers to hide from the solver. A package the recipe named, or one already in
-    the image (a base), is never hidden; a rule whose large side the recipe named is skipped."""
-    keep = set(named) | set(installed)
+    """Large providers to hide from the solver. A package the recipe named (by any spec that
+    may stand for its name: coreutils-9.1, coreutils >= 9), or one already in the image (a
+    base), is never hidden; a rule whose large side the recipe named is skipped."""
+    keep = {name for spec in named for name in names_in(spec)} | set(installed)
     hidden: list[str] = []
     for alt in table:
         if any(fnmatch.fnmatchcase(name, pattern) for name in keep for pattern in alt.large):
@@ -106,13 +108,14 @@ def swaps(
     ]
 
 
-def resolve_roots(packages: Mapping[str, Package], specs: Iterable[str]) -> list[str]:
-    """The installed packages a recipe's specs (names, globs, provides, paths) refer to."""
-    providers = provider_map(packages)
+def resolve_roots(
+    packages: Mapping[str, Package], satisfied: Mapping[str, Iterable[str]]
+) -> list[str]:
+    """The installed packages that satisfy a recipe's specs, from what rpm said satisfies each
+    (rpmdb.satisfying: names, name-version-release, globs, provides, files, 'name >= v')."""
     roots: list[str] = []
-    for spec in specs:
-        found = providers.get(spec) or [n for n in packages if fnmatch.fnmatchcase(n, spec)]
-        roots += [name for name in found if name not in roots]
+    for names in satisfied.values():
+        roots += [name for name in names if name in packages and name not in roots]
     return roots
 
 
@@ -129,7 +132,7 @@ def runtime_closure(
     reached: dict[str, tuple[str, str] | None] = {}
     queue: deque[str] = deque()
     for root in roots:
-        for name in _resolve(providers, root) or ([root] if root in packages else []):
+        for name in [root] if root in packages else _resolve(providers, root):
             if name not in reached:
                 reached[name] = None
                 queue.append(name)

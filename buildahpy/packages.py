@@ -5,13 +5,14 @@ Host binaries: dnf (through dnf.py), rpm (through rpmdb.py).
 
 from __future__ import annotations
 
+import stat
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import attrs
 
 from . import dnf, minimize, rpmdb
-from .errors import CommandError
+from .errors import BuildError, CommandError
 from .log import get_logger
 from .plan import Plan
 from .rootfs import RootFS
@@ -80,19 +81,68 @@ def changed_files(rootfs: RootFS, package: rpmdb.Package) -> list[str]:
     return changed
 
 
+def owners(packages: Mapping[str, rpmdb.Package], paths: Collection[str]) -> list[str]:
+    """Packages whose file lists hold one of ``paths``."""
+    return sorted(name for name, p in packages.items() if any(f[0] in paths for f in p.files))
+
+
+PathState = tuple[int, int, int, int, str] | None
+
+
+def path_state(rootfs: RootFS, path: str) -> PathState:
+    """What a path is, to tell whether it changed: type and mode, inode, and for a file its
+    size and mtime, for a link its target (a directory's own mtime changes with its entries)."""
+    try:
+        st = rootfs.lstat(path)
+    except OSError:
+        return None
+    if st is None:
+        return None
+    link = rootfs.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
+    if stat.S_ISDIR(st.st_mode):
+        return st.st_mode, st.st_ino, 0, 0, ""
+    return st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, link
+
+
 def prune(
-    plan: Plan, rootfs: RootFS, env: Mapping[str, str], named: Sequence[str], base: Sequence[str]
+    plan: Plan,
+    rootfs: RootFS,
+    env: Mapping[str, str],
+    satisfied: Mapping[str, Sequence[str]],
+    base: Sequence[str],
+    touched: Collection[str] = (),
 ) -> list[rpmdb.Package]:
-    """Erase packages only a scriptlet needed (and their rpmdb entries); return what went."""
+    """Erase packages only a scriptlet needed (and their rpmdb entries); return what went.
+
+    Kept, with everything they need at runtime: the packages that satisfy the recipe's specs,
+    the base's, those owning a path the recipe made (``touched``) and those whose files a
+    scriptlet or the recipe changed. The recipe's paths are checked to be as they were."""
     root = str(rootfs.path)
     packages = rpmdb.query(root, plan.rpmdb_path, env)
-    roots = [*minimize.resolve_roots(packages, named), *base]
-    doomed = [
-        name
-        for name in minimize.install_time_only(packages, roots, weak=plan.weak_deps)
-        if not changed_files(rootfs, packages[name])
-    ]
+    kept = [*minimize.resolve_roots(packages, satisfied), *(n for n in base if n in packages)]
+    roots = [*kept, *owners(packages, touched)]
+    doomed = minimize.install_time_only(packages, roots, weak=plan.weak_deps)
+    changed = [name for name in doomed if changed_files(rootfs, packages[name])]
+    if changed:  # kept, so what they need at runtime stays too
+        doomed = minimize.install_time_only(packages, [*roots, *changed], weak=plan.weak_deps)
     if doomed:
+        before = {path: path_state(rootfs, path) for path in sorted(touched)}
         rpmdb.erase(root, plan.rpmdb_path, doomed, env)
         get_logger().info("pruned install-time-only packages", packages=" ".join(doomed))
+        altered = [path for path, state in before.items() if path_state(rootfs, path) != state]
+        if altered:
+            raise BuildError(
+                f"pruning changed {altered[0]}, which the recipe made; build with prune=False"
+            )
     return [packages[name] for name in doomed]
+
+
+def require_satisfied(requested: Sequence[str], satisfied: Mapping[str, Sequence[str]]) -> None:
+    """A build that says `built` has what the recipe installed: each spec (but those whose
+    packages a later remove() named) is satisfied by a package of the finished image."""
+    missing = [spec for spec in requested if not satisfied.get(spec)]
+    if missing:
+        raise BuildError(
+            f"install({missing[0]!r}): no package in the finished image satisfies it any more "
+            "(a later remove() took it, or what it needs); install it again after the remove"
+        )

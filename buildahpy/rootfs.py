@@ -135,11 +135,49 @@ class RootFS:
             os.close(parent)
 
     # -- edits -------------------------------------------------------------------------------
-    def write_bytes(self, path: str | PurePosixPath, data: bytes, mode: int = 0o644) -> None:
-        fd = self.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    def write_bytes(
+        self, path: str | PurePosixPath, data: bytes, mode: int = 0o644, *, follow: bool = False
+    ) -> None:
+        """Write a file. A symlink at ``path`` is replaced, never written through, and so is a
+        file with other hard links (their content stays); an ordinary file is rewritten in
+        place (its owner kept). ``follow`` writes where a link at ``path`` leads instead (still
+        inside the rootfs), for a database kept behind a link such as /etc/passwd."""
+        if follow:
+            fd = self.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        else:
+            parent, name = self._parent(path)
+            try:
+                st = self._lstat_at(parent, name)
+                shared = st is not None and not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1
+                if st is not None and (stat.S_ISLNK(st.st_mode) or shared):
+                    os.unlink(name, dir_fd=parent)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+                fd = os.open(name, flags, mode, dir_fd=parent)
+            finally:
+                os.close(parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             os.fchmod(handle.fileno(), mode)
+
+    @staticmethod
+    def _lstat_at(parent: int, name: str) -> os.stat_result | None:
+        try:
+            return os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def real_path(self, path: str | PurePosixPath) -> str:
+        """``path`` with the links of its parent directories resolved inside the rootfs, the
+        last component kept (the spelling rpm's file lists use: /bin/sh is /usr/bin/sh)."""
+        parent, name = self._parent(path)
+        try:
+            where = os.readlink(f"/proc/self/fd/{parent}")
+        finally:
+            os.close(parent)
+        inside = os.path.relpath(where, os.path.realpath(self.path))
+        if inside.startswith(".."):  # RESOLVE_IN_ROOT keeps it inside; never guess otherwise
+            return str(PurePosixPath("/", str(path).lstrip("/")))
+        return str(PurePosixPath("/", inside, name))
 
     def mkdir(self, path: str | PurePosixPath, mode: int = 0o755) -> None:
         """Create a directory and its missing parents (like ``mkdir -p``), then set its mode."""
@@ -210,10 +248,14 @@ class RootFS:
             os.close(parent)
 
     def copy_in(self, source: Path, dest: str, mode: int | None = None) -> None:
-        """Copy a host file or directory tree into the image; host symlinks are copied as links."""
+        """Copy a host file or directory tree into the image; host symlinks are copied as links.
+        A symlink at ``dest`` (or below it) is replaced by what is copied, never followed."""
         if source.is_symlink():
             self.symlink(os.readlink(source), dest)
         elif source.is_dir():
+            st = self.lstat(dest)
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                self.remove(dest)  # a directory replaces the link; it is not copied through it
             self.mkdir(dest, mode if mode is not None else stat.S_IMODE(source.stat().st_mode))
             for child in sorted(source.iterdir()):
                 self.copy_in(child, str(PurePosixPath(dest) / child.name))

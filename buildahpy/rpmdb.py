@@ -1,20 +1,26 @@
 """Reading the image's rpmdb with the host's rpm, and pruning packages from it.
 
-Host binaries: rpm. Query formats and parsers are pure; ``query``/``erase`` run rpm with the
-build's private environment so the user's macros never apply.
+Host binaries: rpm. Query formats and parsers are pure; ``query``/``erase``/``satisfying`` run
+rpm with the build's private environment so the user's macros never apply.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
+from . import specs
+from .errors import CommandError
 from .tools import run
 
 # rpmsense flags (rpm/rpmds.h) of a Requires that only a scriptlet needs: Requires(pre),
-# (post), (preun), (postun), (pretrans), (posttrans).
-_SCRIPT_ONLY = (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 7) | (1 << 5)
+# (post), (preun), (postun), (pretrans), (posttrans), and rpm >= 4.20's (preuntrans) and
+# (postuntrans).
+_SCRIPT_ONLY = (
+    (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 7) | (1 << 5) | (1 << 20) | (1 << 21)
+)
 _RPMLIB = 1 << 24
 _RPMFILE_DOC = 1 << 1
 _SEP = "\x1f"
@@ -123,3 +129,90 @@ def doc_or_lang_bytes(packages: Iterable[Package]) -> tuple[int, int]:
             elif lang:
                 langs += size
     return docs, langs
+
+
+# What rpm says when a query finds nothing (exit 1): on stdout "package X is not installed" or
+# "no package provides X"; for a path nobody owns also this on stderr.
+_NO_SUCH_FILE = re.compile(r"^error: file .*: No such file or directory$")
+_HIT = "@@"
+_LISTING_FORMAT = (
+    _HIT
+    + _SEP.join(["%{NAME}", "%{EPOCHNUM}", "%{VERSION}", "%{RELEASE}", "%{ARCH}"])
+    + "[\tP%{PROVIDENAME}][\tF%{FILENAMES}]\n"
+)
+_PROVIDES_FORMAT = _HIT + "%{NAME}[\t%{PROVIDENAME}" + _SEP + "%{PROVIDEFLAGS}" + _SEP
+_PROVIDES_FORMAT += "%{PROVIDEVERSION}]\n"
+
+
+def query_argv(root: str, dbpath: str, spec: str, *, whatprovides: bool, qf: str) -> list[str]:
+    """``rpm -q`` for one spec; ``--`` keeps it from ever being read as an option."""
+    what = ["--whatprovides"] if whatprovides else []
+    return [*root_argv(root, dbpath), "-q", *what, "--qf", qf, "--", spec]
+
+
+def _ask(argv: list[str], env: Mapping[str, str]) -> list[str]:
+    try:
+        out = run(argv, env=env, hint="cannot read the image's rpmdb").stdout
+    except CommandError as error:
+        problems = [
+            line
+            for line in error.stderr.splitlines()
+            if line.strip() and not _NO_SUCH_FILE.match(line.strip())
+        ]
+        if error.returncode != 1 or problems:
+            raise
+        out = error.stdout
+    return [line[len(_HIT) :] for line in out.splitlines() if line.startswith(_HIT)]
+
+
+def _listing(root: str, dbpath: str, env: Mapping[str, str]) -> list[specs.Installed]:
+    argv = [*root_argv(root, dbpath), "-qa", "--qf", _LISTING_FORMAT]
+    installed = []
+    for line in _ask(argv, env):
+        head, *items = line.split("\t")
+        name, epoch, version, release, arch = head.split(_SEP)
+        provides = tuple(item[1:] for item in items if item[:1] == "P")
+        files = tuple(item[1:] for item in items if item[:1] == "F")
+        installed.append(specs.Installed(name, epoch, version, release, arch, provides, files))
+    return installed
+
+
+def _meeting(root: str, dbpath: str, wanted: specs.Versioned, env: Mapping[str, str]) -> list[str]:
+    argv = query_argv(root, dbpath, wanted.name, whatprovides=True, qf=_PROVIDES_FORMAT)
+    names = []
+    for line in _ask(argv, env):
+        name, *items = line.split("\t")
+        provides = [(n, int(f or 0), evr) for n, f, evr in (i.split(_SEP) for i in items)]
+        if specs.meets(provides, wanted):
+            names.append(name)
+    return names
+
+
+def satisfying(
+    root: str, dbpath: str, wanted: Sequence[str], env: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """For each spec, the names of the installed packages that satisfy it, as rpm reads the
+    image's rpmdb: ``rpm -q`` (name, name-version-release, name.arch ...), else ``rpm -q
+    --whatprovides`` (provides and files); a versioned provide is compared with specs.overlaps,
+    a glob matched as dnf matches it (rpm 4.18 does neither on the command line)."""
+    listing: list[specs.Installed] | None = None
+    found: dict[str, list[str]] = {}
+    for spec in wanted:
+        versioned = specs.versioned(spec)
+        if versioned:
+            names = _meeting(root, dbpath, versioned, env)
+        elif specs.is_glob(spec):
+            listing = _listing(root, dbpath, env) if listing is None else listing
+            names = specs.match_glob(spec, listing)
+        else:
+            qf = _HIT + "%{NAME}\n"
+            label = (
+                []
+                if spec.startswith("/")
+                else query_argv(root, dbpath, spec, whatprovides=False, qf=qf)
+            )
+            names = (_ask(label, env) if label else []) or _ask(
+                query_argv(root, dbpath, spec, whatprovides=True, qf=qf), env
+            )
+        found[spec] = sorted(set(names))
+    return found

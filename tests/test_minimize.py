@@ -73,9 +73,41 @@ def test_why_names_the_chain_back_to_a_requested_package() -> None:
     )
 
 
-def test_roots_resolve_names_provides_and_globs() -> None:
+def test_roots_are_the_installed_packages_rpm_said_satisfy_the_specs() -> None:
     packages = {"bash": pkg("bash", provides=["/bin/sh"]), "nginx": pkg("nginx")}
-    assert minimize.resolve_roots(packages, ["/bin/sh", "ngin*"]) == ["bash", "nginx"]
+    satisfied = {"/bin/sh": ["bash"], "ngin*": ["nginx"], "gone-1.0": ["gone"], "x": []}
+    assert minimize.resolve_roots(packages, satisfied) == ["bash", "nginx"]
+
+
+def test_a_root_is_the_package_of_that_name_not_every_provider_of_the_name() -> None:
+    packages = {
+        "coreutils-single": pkg("coreutils-single", provides=["coreutils"]),
+        "coreutils": pkg("coreutils"),
+    }
+    assert minimize.install_time_only(packages, ["coreutils"], weak=False) == ["coreutils-single"]
+
+
+def test_a_large_package_named_with_a_version_is_still_named() -> None:
+    for spec in (
+        "coreutils-9.1",
+        "coreutils-9.1-1.fc40.x86_64",
+        "coreutils >= 9",
+        "coreutils.x86_64",
+    ):
+        assert "coreutils" not in minimize.excludes(TABLE, [spec], []), spec
+    assert "coreutils" in minimize.excludes(TABLE, ["coreutils-single-9.1"], [])
+
+
+@pytest.mark.parametrize(("flag", "scriptlet"), [(1 << 20, "preuntrans"), (1 << 21, "postuntrans")])
+def test_rpm_420_untrans_requirements_are_scriptlet_only(flag: int, scriptlet: str) -> None:
+    packages = {
+        "app": pkg("app", [("/bin/sh", flag | INTERP), ("libc.so.6", 0)]),
+        "bash": pkg("bash", provides=["/bin/sh"]),
+        "glibc": pkg("glibc", provides=["libc.so.6"]),
+    }
+    assert packages["app"].install_requires == ["/bin/sh"], scriptlet
+    assert packages["app"].runtime_requires == ["libc.so.6"], scriptlet
+    assert minimize.install_time_only(packages, ["app"], weak=False) == ["bash"]
 
 
 def test_rpm_query_output_parses_and_counts_skipped_docs_and_languages() -> None:

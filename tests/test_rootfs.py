@@ -6,8 +6,11 @@ from pathlib import Path
 import pytest
 
 from buildahpy import accounts, scrub
+from buildahpy.engine import copied_paths
 from buildahpy.errors import BuildError
+from buildahpy.packages import owners, path_state
 from buildahpy.rootfs import RootFS, image_path
+from buildahpy.rpmdb import Package
 
 
 @pytest.fixture
@@ -138,3 +141,83 @@ def test_host_escape_names_the_link_the_host_tools_would_follow_out(
     assert {"/var/log/dnf.log", "/var/cache/dnf", "/var/lib/dnf", "/var/lib/rpm"} <= set(
         scrub.host_tool_paths("/var/lib/rpm", dnf=True)
     )
+
+
+@pytest.fixture
+def usrmerged(tmp_path: Path) -> RootFS:
+    """A tree shaped like the images: /bin -> usr/bin, sh -> bash, a hard-linked file."""
+    rootdir = tmp_path / "merged"
+    (rootdir / "usr" / "bin").mkdir(parents=True)
+    (rootdir / "usr" / "share" / "real").mkdir(parents=True)
+    (rootdir / "bin").symlink_to("usr/bin")
+    (rootdir / "usr" / "bin" / "bash").write_bytes(b"\x7fELF bash")
+    (rootdir / "usr" / "bin" / "sh").symlink_to("bash")
+    (rootdir / "usr" / "bin" / "gzip").write_bytes(b"\x7fELF gzip")
+    os.link(rootdir / "usr" / "bin" / "gzip", rootdir / "usr" / "bin" / "gunzip")
+    (rootdir / "usr" / "share" / "conf").symlink_to("real")
+    with RootFS(rootdir) as handle:
+        yield handle
+
+
+def test_a_write_replaces_a_link_instead_of_writing_through_it(usrmerged: RootFS) -> None:
+    bin_dir = usrmerged.path / "usr" / "bin"
+    usrmerged.write_bytes("/bin/sh", b"#!/sbin/busybox sh\n", 0o755)
+    assert not (bin_dir / "sh").is_symlink()
+    assert (bin_dir / "sh").read_bytes() == b"#!/sbin/busybox sh\n"
+    assert (bin_dir / "bash").read_bytes() == b"\x7fELF bash"
+    usrmerged.write_bytes("/usr/bin/gunzip", b"script")
+    assert (bin_dir / "gzip").read_bytes() == b"\x7fELF gzip"  # the other hard link kept
+    assert (bin_dir / "gunzip").read_bytes() == b"script"
+
+
+def test_follow_writes_where_the_link_leads_inside(usrmerged: RootFS) -> None:
+    usrmerged.write_bytes("/usr/bin/sh", b"edited", follow=True)
+    assert os.readlink(usrmerged.path / "usr/bin/sh") == "bash"
+    assert (usrmerged.path / "usr/bin/bash").read_bytes() == b"edited"
+
+
+def test_a_copy_replaces_links_at_its_destination(usrmerged: RootFS, tmp_path: Path) -> None:
+    (tmp_path / "src" / "conf").mkdir(parents=True)
+    (tmp_path / "src" / "conf" / "a").write_text("a")
+    (tmp_path / "src" / "sh").write_text("sh")
+    usrmerged.copy_in(tmp_path / "src" / "sh", "/bin/sh")
+    usrmerged.copy_in(tmp_path / "src" / "conf", "/usr/share/conf")
+    share = usrmerged.path / "usr" / "share"
+    assert (usrmerged.path / "usr/bin/bash").read_bytes() == b"\x7fELF bash"
+    assert (share / "conf").is_dir() and not (share / "conf").is_symlink()
+    assert (share / "conf" / "a").read_text() == "a" and not list((share / "real").iterdir())
+
+
+def test_real_path_resolves_linked_parents_only(usrmerged: RootFS) -> None:
+    assert usrmerged.real_path("/bin/sh") == "/usr/bin/sh"
+    assert usrmerged.real_path("/bin") == "/bin"
+    assert usrmerged.real_path("/usr/share/conf/x") == "/usr/share/real/x"
+
+
+def test_the_paths_a_recipe_made_are_tracked_and_changes_to_them_seen(
+    usrmerged: RootFS, tmp_path: Path
+) -> None:
+    (tmp_path / "tree" / "sub").mkdir(parents=True)
+    (tmp_path / "tree" / "sub" / "f").write_text("f")
+    (tmp_path / "tree" / "l").symlink_to("/nowhere")
+    assert copied_paths(tmp_path / "tree", "/opt/t") == [
+        "/opt/t",
+        "/opt/t/l",
+        "/opt/t/sub",
+        "/opt/t/sub/f",
+    ]
+    usrmerged.symlink("/sbin/busybox", "/bin/sh")
+    usrmerged.mkdir("/usr/share/made")
+    link, made = path_state(usrmerged, "/bin/sh"), path_state(usrmerged, "/usr/share/made")
+    usrmerged.write_bytes("/usr/share/made/new", b"x")  # a directory's entries may change
+    assert path_state(usrmerged, "/usr/share/made") == made
+    usrmerged.symlink("bash", "/bin/sh")
+    assert path_state(usrmerged, "/bin/sh") != link
+    usrmerged.remove("/usr/bin/sh")
+    assert path_state(usrmerged, "/bin/sh") is None
+    packages = {
+        "bash": Package(
+            "bash", "bash-1-1.x86_64", 1, (), (), (), (("/usr/bin/sh", 0, 0, "normal", "", -1),)
+        )
+    }
+    assert owners(packages, {"/bin/sh", "/usr/bin/sh"}) == ["bash"] and not owners(packages, {"/x"})
