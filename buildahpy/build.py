@@ -31,6 +31,7 @@ from . import (
     userns,
 )
 from . import packages as packages_mod
+from .checks import check_image
 from .context import NO_EXTRAS, BuildResult, Context, Extras
 from .distro import HostRelease
 from .engine import LiveEngine, check_host_paths
@@ -67,6 +68,7 @@ def build(
         finish_rpmdb(ctx)
         scrub_leftovers(ctx)
         measure_sizes(ctx)
+        check_image(ctx)
         configure_image(ctx)
         commit_image(ctx)
         tag_image(ctx)
