@@ -31,6 +31,7 @@ from . import (
     userns,
 )
 from . import packages as packages_mod
+from .checks import check_image
 from .context import NO_EXTRAS, BuildResult, Context, Extras
 from .distro import HostRelease
 from .engine import LiveEngine, check_host_paths
@@ -69,7 +70,8 @@ def build(
         finish_rpmdb(ctx)
         scrub_leftovers(ctx)
         measure_sizes(ctx)
-        packages_mod.require_satisfied(ctx.requested, ctx.satisfied)
+        check_requested(ctx)
+        check_image(ctx)
         configure_image(ctx)
         commit_image(ctx)
         size = measure_image(ctx)
@@ -214,6 +216,11 @@ def finish_rpmdb(ctx: Context) -> None:
     ctx.packages = tuple(sorted(p.nevra for p in ctx.installed.values()))
     scrub.tidy_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
     scrub.link_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
+
+
+def check_requested(ctx: Context) -> None:
+    """Every spec the recipe installed is still satisfied by the finished rpmdb."""
+    packages_mod.require_satisfied(ctx.requested, ctx.satisfied)
 
 
 def measure_sizes(ctx: Context) -> None:

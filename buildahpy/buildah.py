@@ -108,6 +108,13 @@ def image_id(reference: str) -> str | None:
     return out.strip() or None
 
 
+def container_config(name: str) -> dict[str, object]:
+    """The OCI config a working container has so far: its base image's, before ours is set."""
+    out = run(["buildah", "inspect", "--type=container", name], quiet=True).stdout
+    config = (json.loads(out or "{}").get("OCIv1") or {}).get("config") or {}
+    return dict(config)
+
+
 def image_size(image: str) -> int:
     """Uncompressed size in bytes, as ``podman images`` shows it."""
     out = run(["podman", "image", "inspect", "--format={{.Size}}", image]).stdout

@@ -56,6 +56,7 @@ class Plan:
     minimize: Minimize = attrs.Factory(Minimize)
     base_image: str = "scratch"  # what ``buildah from`` starts from: scratch, a tag or an image id
     cachedir: str = ""  # this build's dnf cachedir on the host (see cache.py); "" is dnf's own
+    skip_checks: tuple[tuple[str, str], ...] = ()  # checks the recipe opts out of, with why
 
     @property
     def dnf_conf(self) -> str:
@@ -157,6 +158,7 @@ def make_plan(
             str(recipe.weak_deps),
             str(recipe.docs),
             repr(recipe.minimize),
+            repr(recipe.skip_checks),
             dnf_flavour,
             *ids,
             _source_digest(recipe.file),
@@ -177,6 +179,7 @@ def make_plan(
         digest=hashlib.sha256(digest_input.encode()).hexdigest(),
         minimize=recipe.minimize,
         base_image=base_image or recipe.base or "scratch",
+        skip_checks=recipe.skip_checks,
     )
 
 

@@ -9,7 +9,7 @@ import importlib.util
 import re
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,9 @@ _TAG_RE = re.compile(rf"^{_HOST}?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0
 # A recipe's name goes into its working container's (buildahpy-<name, '_' -> '-'>-..., which
 # gc.NAME_RE must match), the lock file's (255 bytes) and the pending image's (255 characters).
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{0,199}")
+
+# What the build checks before it commits (checks.py), in the order it checks them.
+CHECKS = ("user", "workdir", "entrypoint", "libraries")
 
 
 def normalise_tag(tag: object) -> str:
@@ -57,6 +60,7 @@ class Recipe:
     # the user's own modules that loading its file imported (imports.py); their content is an
     # input, their paths are not part of what the recipe is
     imports: tuple[Path, ...] = attrs.field(default=(), eq=False, repr=False)
+    skip_checks: tuple[tuple[str, str], ...] = ()  # (check, the recipe's reason to skip it)
 
     @property
     def location(self) -> str:
@@ -78,12 +82,15 @@ def recipe(
     langs: str | list[str] | tuple[str, ...] = ("C.UTF-8",),
     prune: bool = True,
     base: str | Callable[[Any], None] | None = None,
+    checks: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
     """Register the decorated function as a recipe building the image ``tag``.
 
     ``base`` is another recipe function, or an image reference, to build on instead of scratch.
+    ``checks`` maps a check of CHECKS to the reason the recipe skips it.
     """
     normalised = normalise_tag(tag)
+    skip_checks = skipped_checks(checks)
     base_tag = base_reference(base)
     if releasever is not None and not isinstance(releasever, str | int):
         raise RecipeError(f"releasever must be a string or number, not {releasever!r}")
@@ -111,6 +118,7 @@ def recipe(
             docs=bool(docs),
             minimize=minimize,
             base=base_tag,
+            skip_checks=skip_checks,
         )
         setattr(func, _RECIPE_ATTR, entry)  # so another recipe can name it as its base
         if _collected is not None:
@@ -121,6 +129,26 @@ def recipe(
 
 
 _RECIPE_ATTR = "__buildahpy_recipe__"
+
+
+def skipped_checks(checks: object) -> tuple[tuple[str, str], ...]:
+    """``checks={"libraries": "static binaries only"}``: known names, each with a reason."""
+    if checks is None:
+        return ()
+    if not isinstance(checks, Mapping):
+        raise RecipeError(f"checks= must map a check's name to the reason to skip it: {checks!r}")
+    skipped = []
+    for name, reason in checks.items():
+        if name not in CHECKS:
+            raise RecipeError(
+                f"unknown check {name!r} in checks=; the checks are {', '.join(CHECKS)}"
+            )
+        if not isinstance(reason, str) or not reason.strip() or "\n" in reason.strip():
+            raise RecipeError(
+                f"checks={{{name!r}: ...}} needs the reason to skip it, on one line: {reason!r}"
+            )
+        skipped.append((name, reason.strip()))
+    return tuple(sorted(skipped))
 
 
 def base_reference(base: object) -> str | None:

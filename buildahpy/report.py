@@ -10,6 +10,7 @@ from . import buildah, dnf
 from .context import BuildResult
 from .image import Image
 from .plan import Plan, rpm_macros
+from .recipe import CHECKS
 from .sizes import human_size
 
 
@@ -43,6 +44,9 @@ def print_plan(plan: Plan, image: Image, out: TextIO) -> None:
     ]
     if image.removed:
         lines.append(f"  removed: {' '.join(image.removed)}")
+    skipped = dict(plan.skip_checks)
+    checks = [f"{name} (skipped: {skipped[name]})" if name in skipped else name for name in CHECKS]
+    lines.append(f"  checks before commit: {', '.join(checks)}")
     lines.append("  steps:")
     lines += [f"    {entry}" for entry in image.steps] or ["    (none)"]
     lines.append("  commands:")

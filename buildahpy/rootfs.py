@@ -14,7 +14,7 @@ import errno
 import os
 import shutil
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
 from .errors import BuildError, PreflightError
@@ -99,6 +99,27 @@ class RootFS:
         finally:
             os.close(parent)
 
+    def stat(self, path: str | PurePosixPath) -> os.stat_result | None:
+        """The file ``path`` leads to (links followed, inside the image); None when missing."""
+        try:
+            fd = self.open(path, os.O_PATH)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                return None
+            raise
+        try:
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
+
+    def open_regular(self, path: str | PurePosixPath) -> int | None:
+        """A read-only fd on the regular file ``path`` leads to; None when there is none. A
+        device node or FIFO is never opened (a device node in the image is the host's)."""
+        found = self.stat(path)
+        if found is None or not stat.S_ISREG(found.st_mode):
+            return None
+        return self.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+
     def exists(self, path: str | PurePosixPath) -> bool:
         try:
             os.close(self.open(path, os.O_PATH))
@@ -133,6 +154,56 @@ class RootFS:
             return os.readlink(name, dir_fd=parent)
         finally:
             os.close(parent)
+
+    def resolve(self, path: str | PurePosixPath) -> str | None:
+        """Where ``path`` leads inside the image, as the kernel resolves it with the rootfs as
+        ``/`` (``..`` stops at the root, absolute links restart there); None when a component
+        is missing or the links loop. Only for naming a file: opening still goes through
+        ``open``, so nothing depends on this string for confinement."""
+        todo = list(PurePosixPath("/", str(path).lstrip("/")).parts[1:])
+        done: list[str] = []
+        links = 0
+        while todo:
+            part = todo.pop(0)
+            if part in ("", "."):
+                continue
+            if part == "..":
+                done = done[:-1]
+                continue
+            here = "/" + "/".join([*done, part])
+            st = self.lstat(here)
+            if st is None:
+                return None
+            if not stat.S_ISLNK(st.st_mode):
+                done.append(part)
+                continue
+            links += 1
+            if links > 40:  # the kernel's own limit (ELOOP)
+                return None
+            target = self.readlink(here)
+            todo = [*PurePosixPath(target).parts, *todo]
+            if target.startswith("/"):
+                done, todo = [], todo[1:]
+        return "/" + "/".join(done)
+
+    def listdir(self, path: str | PurePosixPath) -> list[str]:
+        """The names in a directory of the image ([] when it does not exist)."""
+        try:
+            fd = self.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        try:
+            return os.listdir(fd)
+        finally:
+            os.close(fd)
+
+    def regular_files(self, skip: Sequence[str] = ()) -> Iterator[tuple[str, int, str]]:
+        """Every regular file of the image, once: (directory, directory fd, name); the fd is
+        valid while the item is handled (open the name relative to it). Walks fd by fd with
+        O_NOFOLLOW and never enters a symlink, so a linked directory is neither left through
+        nor visited twice; ``skip`` names directories not to enter."""
+        top = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self._fd)
+        yield from _walk(top, "", frozenset(skip))
 
     # -- edits -------------------------------------------------------------------------------
     def write_bytes(
@@ -264,3 +335,27 @@ class RootFS:
             self.write_bytes(dest, source.read_bytes(), file_mode)
         else:
             raise BuildError(f"cannot copy {source}: not a regular file or directory")
+
+
+def _walk(fd: int, where: str, skip: frozenset[str]) -> Iterator[tuple[str, int, str]]:
+    """Files of the directory open at ``fd`` (closed when done), then its subdirectories."""
+    try:
+        with os.scandir(fd) as entries:
+            listed = [
+                (e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False))
+                for e in entries
+            ]
+        for name, _is_dir, is_file in listed:
+            if is_file:
+                yield where or "/", fd, name
+        for name, is_dir, _is_file in listed:
+            path = f"{where}/{name}"
+            if not is_dir or path in skip:
+                continue
+            try:
+                child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:  # unreadable, or replaced meanwhile: nothing to check in it
+                continue
+            yield from _walk(child, path, skip)
+    finally:
+        os.close(fd)

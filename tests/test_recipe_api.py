@@ -1,17 +1,20 @@
 """Recipe loading, tags, image config and the recipe API's argument checks."""
 
+import io
 import textwrap
 from pathlib import Path
 
 import attrs
 import pytest
-from plans import sample_plan
+from plans import DEBIAN, planned, sample_plan
 
-from buildahpy import accounts, gc
+from buildahpy import accounts, gc, inputs
 from buildahpy.config import ImageConfig
 from buildahpy.errors import BuildError, RecipeError
 from buildahpy.image import DryEngine, Image
+from buildahpy.plan import Options
 from buildahpy.recipe import load_file, load_files, normalise_tag
+from buildahpy.report import print_plan
 
 
 def write(tmp_path: Path, name: str, body: str) -> Path:
@@ -187,3 +190,68 @@ def test_passwd_and_group_edits_are_idempotent_and_detect_clashes() -> None:
         accounts.add_entry(added, "nginx", 991, "nginx:x:991:", "group")
     with pytest.raises(BuildError, match="id 0 is already taken by 'root'"):
         accounts.add_entry(added, "other", 0, "other:x:0:", "group")
+
+
+def test_a_recipe_opts_out_of_a_check_with_a_reason(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "opt.py",
+        """
+        from buildahpy import recipe
+
+        @recipe("localhost/a", checks={"libraries": " static binaries only "})
+        def a(image):
+            pass
+    """,
+    )
+    (entry,) = load_file(path)
+    assert entry.skip_checks == (("libraries", "static binaries only"),)
+
+
+@pytest.mark.parametrize(
+    ("checks", "message"),
+    [
+        ("{'libs': 'typo'}", r"unknown check 'libs' in checks=; the checks are user, workdir, "),
+        ("{'user': ''}", r"checks=\{'user': \.\.\.\} needs the reason to skip it, on one line"),
+        ("{'user': '  '}", r"checks=\{'user': \.\.\.\} needs the reason"),
+        ("{'user': 'a\\nb'}", r"checks=\{'user': \.\.\.\} needs the reason to skip it, on one"),
+        ("{'user': None}", r"checks=\{'user': \.\.\.\} needs the reason to skip it"),
+        ("['user']", r"checks= must map a check's name to the reason to skip it"),
+    ],
+)
+def test_bad_opt_outs_are_recipe_errors_with_file_and_line(
+    tmp_path: Path, checks: str, message: str
+) -> None:
+    head = f"from buildahpy import recipe\n\n@recipe('localhost/a', checks={checks})\n"
+    path = write(tmp_path, "bad.py", head + "def a(i):\n    pass\n")
+    with pytest.raises(RecipeError, match=rf"bad\.py:3: {message}"):
+        load_file(path)
+
+
+def test_opting_out_changes_the_plan_and_the_inputs(tmp_path: Path) -> None:
+    plain = planned(tmp_path, "dnf4")
+    skipping = planned(tmp_path, "dnf4", skip_checks=(("user", "made at run time"),))
+    assert skipping.skip_checks == (("user", "made at run time"),) and plain.skip_checks == ()
+    assert plain.digest != skipping.digest
+    (entry,) = load_file(
+        write(
+            tmp_path,
+            "r.py",
+            "from buildahpy import recipe\n\n@recipe('localhost/a')\ndef a(i):\n    pass\n",
+        )
+    )
+    opted = attrs.evolve(entry, skip_checks=(("user", "made at run time"),))
+    options = Options(repo_files=(tmp_path / "f.repo",))
+    assert inputs.recipe_inputs(entry, options, DEBIAN, "dnf4") != inputs.recipe_inputs(
+        opted, options, DEBIAN, "dnf4"
+    )
+
+
+def test_the_dry_run_plan_lists_the_checks(tmp_path: Path) -> None:
+    out = io.StringIO()
+    plan = planned(tmp_path, "dnf4", skip_checks=(("libraries", "static binaries only"),))
+    print_plan(plan, Image(DryEngine()), out)
+    assert (
+        "  checks before commit: user, workdir, entrypoint, libraries (skipped: static binaries "
+        "only)\n" in out.getvalue()
+    )

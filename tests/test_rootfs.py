@@ -221,3 +221,39 @@ def test_the_paths_a_recipe_made_are_tracked_and_changes_to_them_seen(
         )
     }
     assert owners(packages, {"/bin/sh", "/usr/bin/sh"}) == ["bash"] and not owners(packages, {"/x"})
+
+
+def test_resolve_follows_links_inside_the_image(root: RootFS, host_sentinel: Path) -> None:
+    root.mkdir("/usr/bin")
+    root.write_bytes("/usr/bin/busybox", b"x", 0o755)
+    root.symlink("usr/bin", "/bin")
+    root.symlink("/usr/bin/busybox", "/usr/bin/sh")
+    root.symlink("../../../../../bin/sh", "/usr/bin/climb")
+    assert root.resolve("/bin/sh") == "/usr/bin/busybox"
+    assert root.resolve("/usr/bin/climb") == "/usr/bin/busybox"  # '..' stops at the image's /
+    assert root.resolve("/etc/passwd") is None  # /etc -> <host>/etc, which the image lacks
+    assert root.resolve("/usr/share/x/keep") is None  # the host has it, the image does not
+    root.symlink("/loop", "/loop")
+    assert root.resolve("/loop") is None
+    assert root.stat("/bin/sh") is not None and root.stat("/etc/passwd") is None
+    assert snapshot(host_sentinel)  # untouched, still there
+
+
+def test_regular_files_walk_the_image_once_without_following_links(
+    root: RootFS, host_sentinel: Path
+) -> None:
+    root.mkdir("/usr/lib/debug")
+    root.write_bytes("/usr/lib/libx.so", b"x")
+    root.write_bytes("/usr/lib/debug/libx.debug", b"x")
+    root.symlink("/usr/lib", "/lib")
+    os.mkfifo(root.path / "usr/fifo")
+    walked = []
+    for directory, dir_fd, name in root.regular_files(["/usr/lib/debug"]):
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)  # the fd is the file's directory
+        walked.append(f"{directory.rstrip('/')}/{name}")
+    # nothing of the host (/etc, /var/cache, /usr/share/x lead there), no link, no fifo
+    assert walked == ["/usr/lib/libx.so"]
+    assert root.open_regular("/usr/fifo") is None
+    fd = root.open_regular("/lib/libx.so")
+    assert fd is not None and os.pread(fd, 1, 0) == b"x"
+    os.close(fd)
