@@ -1,6 +1,6 @@
 """buildahpy: minimal container images from RPM distributions, with buildah and the host's dnf."""
 
-from .recipe import recipe
+from buildahpy.api.recipe import recipe
 
 __all__ = ["recipe"]
 __version__ = "0.1.0"

@@ -13,15 +13,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from . import dnf, driver, gc, graph, log, preflight, rootless
-from .distro import HostRelease, read_host_release, resolve_target
-from .errors import BuildahpyError, Interrupted, RecipeError, UsageError
-from .image import DryEngine, Image
-from .jobs import Settings
-from .plan import Options, make_plan
-from .recipe import Recipe, load_files, where_in
-from .report import print_plan
-from .unwind import cleanup_failures
+from buildahpy import log
+from buildahpy.api.image import DryEngine, Image
+from buildahpy.api.recipe import Recipe, load_files, where_in
+from buildahpy.build.dryrun import print_plan
+from buildahpy.errors import BuildahpyError, Interrupted, RecipeError, UsageError
+from buildahpy.fleet import driver, graph
+from buildahpy.fleet.jobs import Settings
+from buildahpy.host import dnf, preflight
+from buildahpy.plan.distro import HostRelease, read_host_release, resolve_target
+from buildahpy.plan.plan import Options, make_plan
+from buildahpy.privilege import gc, rootless
+from buildahpy.unwind import cleanup_failures
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -15,8 +15,8 @@ from contextlib import AbstractContextManager, ExitStack, suppress
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .errors import BuildahpyError
-from .log import get_logger
+from buildahpy.errors import BuildahpyError
+from buildahpy.log import get_logger
 
 _T = TypeVar("_T")
 _ExitFunc = Callable[

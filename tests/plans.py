@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from buildahpy.distro import HostRelease, Target
-from buildahpy.plan import Options, Plan, make_plan
-from buildahpy.recipe import Recipe
+from buildahpy.api.recipe import Recipe
+from buildahpy.plan.distro import HostRelease, Target
+from buildahpy.plan.plan import Options, Plan, make_plan
 
 DEBIAN = HostRelease(id="debian", version_id="12", id_like=())
 FIXTURE_REPO = "[fixture]\nbaseurl=file:///srv/repo\ngpgcheck=0\n"

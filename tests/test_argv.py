@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from plans import planned
 
-from buildahpy import buildah, dnf
-from buildahpy.config import ImageConfig
-from buildahpy.distro import HostRelease
+from buildahpy.api.config import ImageConfig
 from buildahpy.errors import BuildError
+from buildahpy.host import buildah, dnf
+from buildahpy.plan.distro import HostRelease
 
 DEBIAN = HostRelease(id="debian", version_id="12", id_like=())
 

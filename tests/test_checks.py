@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from elfkit import EM_386, write_elf
 
-from buildahpy import linkage
-from buildahpy.checks import Runtime, find_account, run_checks, runtime
-from buildahpy.config import ImageConfig
-from buildahpy.entrypoint import Account, Start, Unfit
-from buildahpy.entrypoint import check as check_program
+from buildahpy.api.config import ImageConfig
+from buildahpy.build import linkage
+from buildahpy.build.checks import Runtime, find_account, run_checks, runtime
+from buildahpy.build.entrypoint import Account, Start, Unfit
+from buildahpy.build.entrypoint import check as check_program
 from buildahpy.errors import BuildError
-from buildahpy.rootfs import RootFS
+from buildahpy.host.rootfs import RootFS
 
 LD = "/lib64/ld-linux-x86-64.so.2"
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"

@@ -1,7 +1,7 @@
 import pytest
 
-from buildahpy.distro import HostRelease, Target, parse_os_release, resolve_target
 from buildahpy.errors import UsageError
+from buildahpy.plan.distro import HostRelease, Target, parse_os_release, resolve_target
 
 FEDORA40 = parse_os_release('NAME="Fedora Linux"\nID=fedora\nVERSION_ID=40\n')
 DEBIAN = parse_os_release('ID=debian\nVERSION_ID="12"\n')

@@ -11,7 +11,9 @@ import attrs
 import pytest
 from plans import sample_plan
 
-from buildahpy import dnf, inputs, plan
+from buildahpy.fleet import inputs
+from buildahpy.host import dnf
+from buildahpy.plan import plan
 
 
 def two_varsdirs(tmp_path: Path) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from elfkit import EM_386, EM_AARCH64, EM_S390, EM_X86_64, ET_EXEC, ET_REL, make_elf, write_elf
 
-from buildahpy.elf import Elf, ElfError, read_elf
+from buildahpy.build.elf import Elf, ElfError, read_elf
 
 TRIPLET = sysconfig.get_config_var("MULTIARCH") or ""
 

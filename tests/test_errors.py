@@ -15,19 +15,20 @@ import structlog
 from plans import sample_plan
 
 from buildahpy import __main__ as cli
-from buildahpy import build as build_mod
-from buildahpy import engine, log
-from buildahpy.context import Context
-from buildahpy.distro import HostRelease
+from buildahpy import log
+from buildahpy.api.recipe import Recipe, load_file
+from buildahpy.build import engine
+from buildahpy.build import pipeline as build_mod
+from buildahpy.build.context import Context
 from buildahpy.errors import BuildError, CommandError, RecipeError
-from buildahpy.fleet import Entry, ForkExecutor, InlineExecutor, decide_ready, finish
-from buildahpy.graph import Node
-from buildahpy.jobs import Decision
-from buildahpy.plan import Options
-from buildahpy.progress import LogProgress
-from buildahpy.recipe import Recipe, load_file
+from buildahpy.fleet.fleet import Entry, ForkExecutor, InlineExecutor, decide_ready, finish
+from buildahpy.fleet.graph import Node
+from buildahpy.fleet.jobs import Decision
+from buildahpy.fleet.progress import LogProgress
+from buildahpy.fleet.worker import Job, Outcome, run_job
+from buildahpy.plan.distro import HostRelease
+from buildahpy.plan.plan import Options
 from buildahpy.unwind import UnwindStack, cleanup_failures
-from buildahpy.worker import Job, Outcome, run_job
 
 # -- undo steps while an error unwinds ---------------------------------------------------------
 
@@ -131,7 +132,7 @@ def fake_build(recipe: Recipe, options: Options, **_: object) -> None:
 
 @pytest.fixture
 def broken_build(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("buildahpy.worker.build", fake_build)
+    monkeypatch.setattr("buildahpy.fleet.worker.build", fake_build)
 
 
 EXPECTED = {

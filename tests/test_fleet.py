@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from buildahpy import graph, summary
-from buildahpy.context import BuildResult
-from buildahpy.distro import HostRelease
+from buildahpy.api.recipe import Recipe, load_file, load_files
+from buildahpy.build.context import BuildResult
 from buildahpy.errors import BuildError, Interrupted, RecipeError, UsageError
-from buildahpy.fleet import (
+from buildahpy.fleet import graph, summary
+from buildahpy.fleet.fleet import (
     BUILT,
     FAILED,
     SKIPPED,
@@ -27,11 +27,11 @@ from buildahpy.fleet import (
     InlineExecutor,
     schedule,
 )
-from buildahpy.jobs import Decision, LocalImage, index_images
-from buildahpy.plan import Options
-from buildahpy.progress import LiveProgress, LogProgress
-from buildahpy.recipe import Recipe, load_file, load_files
-from buildahpy.worker import Job, Outcome
+from buildahpy.fleet.jobs import Decision, LocalImage, index_images
+from buildahpy.fleet.progress import LiveProgress, LogProgress
+from buildahpy.fleet.worker import Job, Outcome
+from buildahpy.plan.distro import HostRelease
+from buildahpy.plan.plan import Options
 
 FLEET = """
     from buildahpy import recipe
@@ -201,7 +201,7 @@ def test_adding_recipes_never_moves_the_others() -> None:
 def test_every_process_puts_a_recipe_in_the_same_shard() -> None:
     # each shard of a CI matrix is its own process: str hashes differ between them
     names = [f"image_{index}" for index in range(50)]
-    code = f"from buildahpy import graph; print([graph.shard_of(n, 4) for n in {names!r}])"
+    code = f"from buildahpy.fleet import graph; print([graph.shard_of(n, 4) for n in {names!r}])"
     other = subprocess.run(
         [sys.executable, "-c", code],
         env=dict(os.environ, PYTHONHASHSEED="12345"),
@@ -416,7 +416,7 @@ def test_inline_executor_builds_one_at_a_time_in_this_process(
         result = BuildResult(recipe.name, recipe.tag, f"id-{recipe.name}", 1, (), 1.0)
         return Outcome(result=result)
 
-    monkeypatch.setattr("buildahpy.fleet.run_job", fake_run_job)
+    monkeypatch.setattr("buildahpy.fleet.fleet.run_job", fake_run_job)
     preparer = FakePreparer()
     entries = schedule(graph.closure(recipes, recipes), preparer, InlineExecutor(recipes), reporter)
     built = ["base", "app2", "ext", "solo"]
@@ -460,7 +460,7 @@ def test_each_build_runs_in_its_own_process_and_reports_back(
         result = BuildResult(recipe.name, recipe.tag, f"id-{os.getpid()}", 5, ("p-1-1.x",), 1.0)
         return Outcome(result=result)
 
-    monkeypatch.setattr("buildahpy.worker.run_job", fake_run_job)
+    monkeypatch.setattr("buildahpy.fleet.worker.run_job", fake_run_job)
     executor = forked(tmp_path, ["good", "bad", "crash"], capacity=3)
     for name in ("good", "bad", "crash"):
         executor.start(name, job_for(tmp_path, name))
@@ -492,7 +492,7 @@ def test_stop_sends_sigterm_to_every_running_build_and_waits(
 
     from buildahpy.__main__ import _on_signal
 
-    monkeypatch.setattr("buildahpy.worker.run_job", slow_run_job)
+    monkeypatch.setattr("buildahpy.fleet.worker.run_job", slow_run_job)
     previous = signal.signal(signal.SIGTERM, _on_signal)
     try:
         executor = forked(tmp_path, ["one", "two"])
@@ -519,8 +519,8 @@ def test_a_build_that_ignores_sigterm_is_killed_after_the_grace_period(
         time.sleep(30)
         return Outcome()
 
-    monkeypatch.setattr("buildahpy.worker.run_job", stubborn_run_job)
-    monkeypatch.setattr("buildahpy.fleet._STOP_GRACE_SECONDS", 0.5)
+    monkeypatch.setattr("buildahpy.fleet.worker.run_job", stubborn_run_job)
+    monkeypatch.setattr("buildahpy.fleet.fleet._STOP_GRACE_SECONDS", 0.5)
     executor = forked(tmp_path, ["stuck"])
     executor.start("stuck", job_for(tmp_path, "stuck"))
     while not (tmp_path / "ready").exists():

@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 from plans import sample_plan
 
-from buildahpy import bases, buildah, cache, dnf, inputs, jobs
-from buildahpy.distro import HostRelease
+from buildahpy.api.recipe import load_file
+from buildahpy.build import bases
 from buildahpy.errors import BuildError
-from buildahpy.plan import Options, Plan
-from buildahpy.recipe import load_file
-from buildahpy.rootfs import RootFS
+from buildahpy.fleet import inputs, jobs
+from buildahpy.host import buildah, cache, dnf
+from buildahpy.host.rootfs import RootFS
+from buildahpy.plan.distro import HostRelease
+from buildahpy.plan.plan import Options, Plan
 
 HOST = HostRelease("debian", "12", ())
 
@@ -309,7 +311,7 @@ def test_a_build_on_a_base_starts_from_it() -> None:
 def test_the_plan_starts_from_the_recipes_base_unless_pinned(
     tmp_path: Path, base: str | None
 ) -> None:
-    from buildahpy.plan import make_plan
+    from buildahpy.plan.plan import make_plan
 
     body = f'@recipe("localhost/app", base={base!r})\ndef app(image):\n    pass\n'
     (entry,) = load_file(recipe_file(tmp_path, body))

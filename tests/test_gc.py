@@ -14,8 +14,8 @@ import pytest
 from conftest import ROOT, Builder
 from proc_helpers import running, session_alive, start_build, storage_mounts, wait_for
 
-from buildahpy import gc
 from buildahpy.errors import BuildError
+from buildahpy.privilege import gc
 
 SLOW = """\
 from buildahpy import recipe
@@ -112,7 +112,7 @@ def test_the_lock_dies_with_its_holder_even_on_sigkill(storage_root: Path) -> No
         [
             sys.executable,
             "-c",
-            "import sys, time\nfrom buildahpy import gc\n"
+            "import sys, time\nfrom buildahpy.privilege import gc\n"
             f"with gc.claim({name!r}):\n    print('held', flush=True)\n    time.sleep(60)\n",
         ],
         stdout=subprocess.PIPE,

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from buildahpy import imports, inputs
-from buildahpy.distro import HostRelease
-from buildahpy.plan import Options
-from buildahpy.recipe import Recipe, load_file
+from buildahpy.api import imports
+from buildahpy.api.recipe import Recipe, load_file
+from buildahpy.fleet import inputs
+from buildahpy.plan.distro import HostRelease
+from buildahpy.plan.plan import Options
 
 HOST = HostRelease("debian", "12", ())
 
@@ -121,7 +122,7 @@ def test_a_helper_shared_by_two_recipe_files_is_an_input_of_both(src: Path) -> N
 
 
 def test_only_the_users_own_modules_are_tracked_and_sys_modules_is_kept(src: Path) -> None:
-    write(src / "common.py", "import json, attrs, buildahpy.config\nMOTD = 'x'\n")
+    write(src / "common.py", "import json, attrs, buildahpy.api.config\nMOTD = 'x'\n")
     path = write(src / "app.py", RECIPE)
     before = dict(sys.modules)
     (entry,) = load_file(path)
@@ -129,7 +130,7 @@ def test_only_the_users_own_modules_are_tracked_and_sys_modules_is_kept(src: Pat
     assert all(sys.modules[name] is module for name, module in before.items())
     assert imports.module_file(sys.modules["json"]) is None
     assert imports.module_file(sys.modules["attrs"]) is None
-    assert imports.module_file(sys.modules["buildahpy.config"]) is None
+    assert imports.module_file(sys.modules["buildahpy.api.config"]) is None
 
 
 def test_what_the_recipe_writes_is_an_input(src: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,10 +2,10 @@
 
 import pytest
 
-from buildahpy import minimize
+from buildahpy.api.recipe import recipe
 from buildahpy.errors import RecipeError
-from buildahpy.recipe import recipe
-from buildahpy.rpmdb import Package, doc_or_lang_bytes, parse_query
+from buildahpy.host.rpmdb import Package, doc_or_lang_bytes, parse_query
+from buildahpy.plan import minimize
 
 PRE, POST, INTERP = 1 << 9, 1 << 10, 1 << 8
 

@@ -8,13 +8,15 @@ import attrs
 import pytest
 from plans import DEBIAN, planned, sample_plan
 
-from buildahpy import accounts, gc, inputs
-from buildahpy.config import ImageConfig
+from buildahpy.api.config import ImageConfig
+from buildahpy.api.image import DryEngine, Image
+from buildahpy.api.recipe import load_file, load_files, normalise_tag
+from buildahpy.build import accounts
+from buildahpy.build.dryrun import print_plan
 from buildahpy.errors import BuildError, RecipeError
-from buildahpy.image import DryEngine, Image
-from buildahpy.plan import Options
-from buildahpy.recipe import load_file, load_files, normalise_tag
-from buildahpy.report import print_plan
+from buildahpy.fleet import inputs
+from buildahpy.plan.plan import Options
+from buildahpy.privilege import gc
 
 
 def write(tmp_path: Path, name: str, body: str) -> Path:

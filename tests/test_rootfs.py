@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from buildahpy import accounts, scrub
-from buildahpy.engine import copied_paths
+from buildahpy.build import accounts, scrub
+from buildahpy.build.engine import copied_paths
+from buildahpy.build.packages import owners, path_state
 from buildahpy.errors import BuildError
-from buildahpy.packages import owners, path_state
-from buildahpy.rootfs import RootFS, image_path
-from buildahpy.rpmdb import Package
+from buildahpy.host.rootfs import RootFS, image_path
+from buildahpy.host.rpmdb import Package
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 from conftest import must_run
 from plans import sample_plan
 
-from buildahpy import sysusers
-from buildahpy.plan import ROOTLESS_OFF_PLUGINS, Plan, rpm_macros
+from buildahpy.build import sysusers
+from buildahpy.plan.plan import ROOTLESS_OFF_PLUGINS, Plan, rpm_macros
 
 
 def make_plan(tmp_path: Path) -> Plan:

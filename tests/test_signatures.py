@@ -21,8 +21,8 @@ from conftest import Builder
 from plans import planned
 from rpmkit import make_repo
 
-from buildahpy import dnf
-from buildahpy.plan import dnf_conf
+from buildahpy.host import dnf
+from buildahpy.plan.plan import dnf_conf
 
 RPMDB = "/usr/lib/sysimage/rpm"
 RECIPE = (

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import must_run
 
-from buildahpy import dnf, rpmdb, specs
+from buildahpy.build.packages import require_satisfied
 from buildahpy.errors import BuildError
-from buildahpy.packages import require_satisfied
+from buildahpy.host import dnf, rpmdb
+from buildahpy.plan import specs
 
 BUSYBOX = specs.Installed(
     "busybox", "0", "1.35.0", "1.fc40", "x86_64", ("busybox", "busybox(x86-64)"), ()

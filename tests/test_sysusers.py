@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from buildahpy import sysusers
+from buildahpy.build import sysusers
+from buildahpy.build.sysusers import AddGroup, AddMember, AddUser, Entry, parse, parse_line, plan
 from buildahpy.errors import BuildError
-from buildahpy.rootfs import RootFS
-from buildahpy.sysusers import AddGroup, AddMember, AddUser, Entry, parse, parse_line, plan
+from buildahpy.host.rootfs import RootFS
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWD = "root:x:0:0:Super User:/root:/bin/bash\nbin:x:1:1:bin:/bin:/sbin/nologin\n"
@@ -203,7 +203,7 @@ def test_helper_runs_as_rpm_calls_it(rootfs: RootFS) -> None:
         [
             sys.executable,
             "-m",
-            "buildahpy.sysusers",
+            "buildahpy.build.sysusers",
             "--replace",
             "/usr/lib/sysusers.d/nginx.conf",
             "--root",
@@ -219,7 +219,7 @@ def test_helper_runs_as_rpm_calls_it(rootfs: RootFS) -> None:
     assert result.returncode == 0, result.stderr
     assert "nginx:x:999:999:" in (rootfs.path / "etc" / "passwd").read_text()
     bad = subprocess.run(
-        [sys.executable, "-m", "buildahpy.sysusers", "--root", str(rootfs.path), "-"],
+        [sys.executable, "-m", "buildahpy.build.sysusers", "--root", str(rootfs.path), "-"],
         input="u svc 1:nosuch\n",
         capture_output=True,
         text=True,

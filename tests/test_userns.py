@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from buildahpy import rootless
 from buildahpy.errors import PreflightError
-from buildahpy.userns import (
+from buildahpy.host.userns import (
     StorageConf,
     idmap_helper_problem,
     is_initial_namespace,
@@ -22,6 +21,7 @@ from buildahpy.userns import (
     subid_problem,
     userns_sysctl_problem,
 )
+from buildahpy.privilege import rootless
 
 SUBUID = """\
 # comment

@@ -1,0 +1,144 @@
+"""The ``image`` object a recipe function receives.
+
+It validates every argument, records each call (the plan a dry run prints), and hands the work to
+an engine: the live build (``engine.LiveEngine``) or nothing at all (``DryEngine``).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from buildahpy.api.config import ImageConfig
+from buildahpy.build import accounts
+from buildahpy.errors import BuildError
+from buildahpy.host.dnf import check_packages
+from buildahpy.host.rootfs import image_path
+
+
+class Engine(Protocol):
+    def install(self, packages: list[str]) -> None: ...
+    def remove(self, packages: list[str]) -> None: ...
+    def write(self, path: str, data: bytes, mode: int) -> None: ...
+    def copy(self, source: Path, dest: str, mode: int | None) -> None: ...
+    def mkdir(self, path: str, mode: int) -> None: ...
+    def symlink(self, target: str, link: str) -> None: ...
+    def add_group(self, name: str, gid: int) -> None: ...
+    def add_user(self, name: str, uid: int, gid: int, home: str, shell: str) -> None: ...
+    def run(self, argv: list[str]) -> str: ...
+    def rootfs(self) -> Path: ...
+
+
+class DryEngine:
+    """Does nothing: ``run`` returns an empty string, the rootfs is a placeholder."""
+
+    def install(self, packages: list[str]) -> None: ...
+    def remove(self, packages: list[str]) -> None: ...
+    def write(self, path: str, data: bytes, mode: int) -> None: ...
+    def copy(self, source: Path, dest: str, mode: int | None) -> None: ...
+    def mkdir(self, path: str, mode: int) -> None: ...
+    def symlink(self, target: str, link: str) -> None: ...
+    def add_group(self, name: str, gid: int) -> None: ...
+    def add_user(self, name: str, uid: int, gid: int, home: str, shell: str) -> None: ...
+
+    def run(self, argv: list[str]) -> str:
+        return ""
+
+    def rootfs(self) -> Path:
+        return Path("<mountpoint>")
+
+
+def _mode(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o7777:
+        raise BuildError(f"{what}: invalid mode {value!r}: expected e.g. 0o644")
+    return value
+
+
+class Image:
+    """What a recipe can do to its image. Paths are absolute paths inside the image."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.steps: list[str] = []
+        self.config_value = ImageConfig()
+        self.installed: list[str] = []
+        self.removed: list[str] = []
+
+    def install(self, *packages: str) -> None:
+        names = check_packages(packages)
+        self.installed += names
+        self.steps.append(f"install {' '.join(names)}")
+        self._engine.install(names)
+
+    def remove(self, *packages: str) -> None:
+        names = check_packages(packages)
+        self.removed += names
+        self.steps.append(f"remove {' '.join(names)}")
+        self._engine.remove(names)
+
+    def write_file(self, path: str, content: str | bytes, mode: int = 0o644) -> None:
+        image_path(path)
+        if not isinstance(content, str | bytes):
+            raise BuildError(f"write_file {path}: content must be str or bytes")
+        data = content.encode() if isinstance(content, str) else content
+        self.steps.append(f"write {path} ({len(data)} bytes, mode {_mode(mode, path):o})")
+        self._engine.write(path, data, mode)
+
+    def copy(self, host_path: str | Path, image_path_: str, mode: int | None = None) -> None:
+        image_path(image_path_)
+        source = Path(host_path)
+        if not source.exists():
+            raise BuildError(f"copy: host path {source} does not exist")
+        if mode is not None:
+            _mode(mode, image_path_)
+        self.steps.append(f"copy {source} -> {image_path_}")
+        self._engine.copy(source, image_path_, mode)
+
+    def mkdir(self, path: str, mode: int = 0o755) -> None:
+        image_path(path)
+        self.steps.append(f"mkdir {path} (mode {_mode(mode, path):o})")
+        self._engine.mkdir(path, mode)
+
+    def symlink(self, target: str, link_path: str) -> None:
+        image_path(link_path)
+        if not isinstance(target, str) or not target or "\0" in target:
+            raise BuildError(f"symlink {link_path}: invalid target {target!r}")
+        self.steps.append(f"symlink {link_path} -> {target}")
+        self._engine.symlink(target, link_path)
+
+    def add_group(self, name: str, gid: int) -> None:
+        accounts.check_name(name, "group")
+        accounts.check_id(gid, "gid")
+        self.steps.append(f"group {name} ({gid})")
+        self._engine.add_group(name, gid)
+
+    def add_user(
+        self, name: str, uid: int, gid: int, home: str = "/", shell: str = "/sbin/nologin"
+    ) -> None:
+        accounts.check_name(name, "user")
+        accounts.check_id(uid, "uid")
+        accounts.check_id(gid, "gid")
+        accounts.check_field(home, "home")
+        accounts.check_field(shell, "shell")
+        self.steps.append(f"user {name} ({uid}:{gid}, {home}, {shell})")
+        self._engine.add_user(name, uid, gid, home, shell)
+
+    def run(self, argv: Sequence[str]) -> str:
+        if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
+            raise BuildError(f"run: argv must be a non-empty list of strings, got {argv!r}")
+        self.steps.append(f"run {shlex.join(argv)}")
+        return self._engine.run(list(argv))
+
+    def config(self, **fields: Any) -> None:
+        allowed = {"entrypoint", "cmd", "env", "workdir", "user", "ports", "labels", "volumes"}
+        unknown = sorted(set(fields) - allowed)
+        if unknown:
+            raise BuildError(f"config: unknown field(s) {', '.join(unknown)}")
+        self.config_value = self.config_value.merge(**fields)
+
+    @property
+    def rootfs(self) -> Path:
+        """The mounted rootfs on the host, for reading (write through the methods above)."""
+        return self._engine.rootfs()

@@ -1,0 +1,249 @@
+"""Recipes: the ``@recipe`` decorator and loading recipe files.
+
+Pure Python: imports the user's files, starts no process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from buildahpy.api.imports import RECIPE_MODULE_PREFIX, fresh_imports, own_file
+from buildahpy.errors import RecipeError
+from buildahpy.plan.minimize import Minimize
+
+# The reference grammar of containers/image (docker/distribution "reference"), lower-case name,
+# optional registry host[:port], optional tag; digests are not valid build targets.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/)"
+_TAG_RE = re.compile(rf"^{_HOST}?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?$")
+# A recipe's name goes into its working container's (buildahpy-<name, '_' -> '-'>-..., which
+# gc.NAME_RE must match), the lock file's (255 bytes) and the pending image's (255 characters).
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{0,199}")
+
+# What the build checks before it commits (checks.py), in the order it checks them.
+CHECKS = ("user", "workdir", "entrypoint", "libraries")
+
+
+def normalise_tag(tag: object) -> str:
+    """Check an image reference and add ':latest' when it has no tag."""
+    if not isinstance(tag, str) or not _TAG_RE.match(tag) or len(tag) > 255:
+        raise RecipeError(f"invalid image tag {tag!r}: expected e.g. 'localhost/nginx:latest'")
+    last = tag.rsplit("/", 1)[-1]
+    return tag if ":" in last else f"{tag}:latest"
+
+
+@attrs.frozen
+class Recipe:
+    """What the user asked for: one image, built by calling ``func(image)``."""
+
+    name: str
+    tag: str
+    func: Callable[[Any], None] = attrs.field(eq=False, repr=False)
+    file: Path
+    line: int
+    distro: str | None = None
+    releasever: str | None = None
+    weak_deps: bool = False
+    docs: bool = False
+    minimize: Minimize = attrs.Factory(Minimize)
+    base: str | None = None  # the tag of the image this one starts from (None: scratch)
+    # the user's own modules that loading its file imported (imports.py); their content is an
+    # input, their paths are not part of what the recipe is
+    imports: tuple[Path, ...] = attrs.field(default=(), eq=False, repr=False)
+    skip_checks: tuple[tuple[str, str], ...] = ()  # (check, the recipe's reason to skip it)
+
+    @property
+    def location(self) -> str:
+        return f"{display(self.file)}:{self.line}"
+
+
+_collected: list[Recipe] | None = None
+
+
+def recipe(
+    tag: str,
+    *,
+    distro: str | None = None,
+    releasever: str | int | None = None,
+    weak_deps: bool = False,
+    docs: bool = False,
+    alternatives: bool = True,
+    prefer: dict[str, list[str]] | None = None,
+    langs: str | list[str] | tuple[str, ...] = ("C.UTF-8",),
+    prune: bool = True,
+    base: str | Callable[[Any], None] | None = None,
+    checks: Mapping[str, str] | None = None,
+) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    """Register the decorated function as a recipe building the image ``tag``.
+
+    ``base`` is another recipe function, or an image reference, to build on instead of scratch.
+    ``checks`` maps a check of CHECKS to the reason the recipe skips it.
+    """
+    normalised = normalise_tag(tag)
+    skip_checks = skipped_checks(checks)
+    base_tag = base_reference(base)
+    if releasever is not None and not isinstance(releasever, str | int):
+        raise RecipeError(f"releasever must be a string or number, not {releasever!r}")
+    try:
+        minimize = Minimize.from_options(alternatives, prefer, langs, prune)
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from None
+
+    def register(func: Callable[[Any], None]) -> Callable[[Any], None]:
+        if not _NAME_RE.fullmatch(func.__name__):
+            raise RecipeError(
+                f"recipe name {func.__name__!r} cannot name a working container: use ASCII "
+                "letters, digits and '_' (not first), at most 200 characters"
+            )
+        code = func.__code__
+        entry = Recipe(
+            name=func.__name__,
+            tag=normalised,
+            func=func,
+            file=Path(code.co_filename),
+            line=code.co_firstlineno,
+            distro=distro,
+            releasever=None if releasever is None else str(releasever),
+            weak_deps=bool(weak_deps),
+            docs=bool(docs),
+            minimize=minimize,
+            base=base_tag,
+            skip_checks=skip_checks,
+        )
+        setattr(func, _RECIPE_ATTR, entry)  # so another recipe can name it as its base
+        if _collected is not None:
+            _collected.append(entry)
+        return func
+
+    return register
+
+
+_RECIPE_ATTR = "__buildahpy_recipe__"
+
+
+def skipped_checks(checks: object) -> tuple[tuple[str, str], ...]:
+    """``checks={"libraries": "static binaries only"}``: known names, each with a reason."""
+    if checks is None:
+        return ()
+    if not isinstance(checks, Mapping):
+        raise RecipeError(f"checks= must map a check's name to the reason to skip it: {checks!r}")
+    skipped = []
+    for name, reason in checks.items():
+        if name not in CHECKS:
+            raise RecipeError(
+                f"unknown check {name!r} in checks=; the checks are {', '.join(CHECKS)}"
+            )
+        if not isinstance(reason, str) or not reason.strip() or "\n" in reason.strip():
+            raise RecipeError(
+                f"checks={{{name!r}: ...}} needs the reason to skip it, on one line: {reason!r}"
+            )
+        skipped.append((name, reason.strip()))
+    return tuple(sorted(skipped))
+
+
+def base_reference(base: object) -> str | None:
+    """The image tag a ``base=`` argument names: a recipe function's tag, or a reference."""
+    if base is None:
+        return None
+    if callable(base):
+        entry = getattr(base, _RECIPE_ATTR, None)
+        if not isinstance(entry, Recipe):
+            name = getattr(base, "__name__", repr(base))
+            raise RecipeError(f"base={name} is not a recipe (decorate it with @recipe(tag))")
+        return entry.tag
+    return normalise_tag(base)
+
+
+def display(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+_SITE = "_buildahpy_site"
+
+
+def note_site(exc: BaseException, site: traceback.StackSummary) -> None:
+    """Say where the recipe asked for what failed later (a batched install fails when it is
+    flushed, by then the recipe may be on another line or done): ``where_in`` names that."""
+    if getattr(exc, _SITE, None) is None:
+        with suppress(AttributeError):  # an exception type that takes no attributes
+            setattr(exc, _SITE, site)
+
+
+def where_in(exc: BaseException, file: Path) -> str:
+    """'file:line' of the innermost frame of ``exc`` that is in ``file`` (else just the file),
+    and the innermost frame of the user's own code below it, a helper module's, if any:
+    'recipe.py:12 (common.py:4)'."""
+    if isinstance(exc, SyntaxError) and exc.filename == str(file):
+        return f"{display(file)}:{exc.lineno}"
+    site = getattr(exc, _SITE, None)
+    frames = (
+        site
+        if isinstance(site, traceback.StackSummary)
+        else traceback.extract_tb(exc.__traceback__)
+    )
+    line, helper = None, ""
+    for frame in frames:
+        if Path(frame.filename) == file:
+            line, helper = frame.lineno, ""
+        elif (path := own_file(frame.filename)) is not None:
+            helper = f" ({display(path)}:{frame.lineno})"
+    return (f"{display(file)}:{line}" if line else display(file)) + helper
+
+
+def load_file(path: Path) -> list[Recipe]:
+    """Import one recipe file and return the recipes it registers, in definition order."""
+    global _collected
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file does not exist")
+    resolved = path.resolve()
+    module_name = f"{RECIPE_MODULE_PREFIX}{abs(hash(str(resolved))):x}"
+    spec = importlib.util.spec_from_file_location(module_name, resolved)
+    if spec is None or spec.loader is None:
+        raise RecipeError(f"{path}: cannot be imported as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    found: list[Recipe] = []
+    _collected = found
+    sys.modules[module_name] = module
+    try:
+        with fresh_imports() as imported:
+            spec.loader.exec_module(module)
+    except RecipeError as exc:
+        raise RecipeError(f"{where_in(exc, resolved)}: {exc}") from None
+    except Exception as exc:
+        detail = exc.msg if isinstance(exc, SyntaxError) else exc
+        raise RecipeError(f"{where_in(exc, resolved)}: {type(exc).__name__}: {detail}") from None
+    finally:
+        _collected = None
+    if not found:
+        raise RecipeError(f"{path}: defines no recipes (decorate a function with @recipe(tag))")
+    return [attrs.evolve(entry, imports=tuple(imported)) for entry in found]
+
+
+def load_files(paths: Sequence[Path]) -> list[Recipe]:
+    recipes: list[Recipe] = []
+    seen: dict[str, Recipe] = {}
+    for path in paths:
+        for entry in load_file(path):
+            if entry.name in seen:
+                first = seen[entry.name]
+                raise RecipeError(
+                    f"{entry.location}: recipe '{entry.name}' is already defined "
+                    f"at {first.location}"
+                )
+            seen[entry.name] = entry
+            recipes.append(entry)
+    return recipes

@@ -1,0 +1,131 @@
+"""Users and groups in the image: /etc/passwd and /etc/group edited directly (no shadow-utils).
+
+Pure text functions plus one writer that goes through the confined RootFS.
+"""
+
+from __future__ import annotations
+
+import re
+
+from buildahpy.errors import BuildError
+from buildahpy.host.rootfs import RootFS
+
+_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,30}\$?$")
+_MAX_ID = 2**32 - 2
+
+
+def check_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise BuildError(
+            f"invalid {what} name {name!r}: use lower-case letters, digits, '_' or '-'"
+        )
+    return name
+
+
+def check_id(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_ID:
+        raise BuildError(f"invalid {what} {value!r}: expected a whole number 0..{_MAX_ID}")
+    return value
+
+
+def check_field(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or any(c in value for c in ":\n\0"):
+        raise BuildError(f"invalid {what} {value!r}: expected an absolute path without ':'")
+    return value
+
+
+def _entries(text: str) -> list[list[str]]:
+    return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def add_entry(text: str, name: str, ident: int, line: str, what: str) -> str | None:
+    """Append ``line`` to a passwd/group text; None when an identical entry is already there."""
+    for fields in _entries(text):
+        if len(fields) < 3:
+            continue
+        if fields[0] == name:
+            if fields[2] == str(ident):
+                return None
+            raise BuildError(f"{what} '{name}' already exists in the image with id {fields[2]}")
+        if fields[2] == str(ident):
+            raise BuildError(f"{what} id {ident} is already taken by '{fields[0]}' in the image")
+    prefix = text if not text or text.endswith("\n") else text + "\n"
+    return prefix + line + "\n"
+
+
+def has_group(text: str, gid: int) -> bool:
+    return any(len(f) > 2 and f[2] == str(gid) for f in _entries(text))
+
+
+def _read(root: RootFS, path: str) -> str:
+    try:
+        return root.read_bytes(path).decode()
+    except FileNotFoundError:
+        return ""
+
+
+def _update(
+    root: RootFS, path: str, name: str, ident: int, line: str, what: str, mode: int = 0o644
+) -> bool:
+    new = add_entry(_read(root, path), name, ident, line, what)
+    if new is None:
+        return False
+    if not root.exists("/etc"):
+        root.mkdir("/etc")
+    # the databases are edited where they are: /etc/passwd as a link stays a link
+    root.write_bytes(path, new.encode(), mode, follow=True)
+    return True
+
+
+def _shadow_append(root: RootFS, path: str, line: str) -> None:
+    """Keep /etc/shadow and /etc/gshadow in step when the image has them."""
+    if root.exists(path):
+        text = _read(root, path)
+        prefix = text if not text or text.endswith("\n") else text + "\n"
+        root.write_bytes(path, (prefix + line + "\n").encode(), 0o000, follow=True)
+
+
+def add_group(root: RootFS, name: str, gid: int) -> None:
+    if _update(root, "/etc/group", name, gid, f"{name}:x:{gid}:", "group"):
+        _shadow_append(root, "/etc/gshadow", f"{name}:!::")
+
+
+def add_user(
+    root: RootFS, name: str, uid: int, gid: int, home: str, shell: str, *, gecos: str = ""
+) -> None:
+    if not has_group(_read(root, "/etc/group"), gid):
+        raise BuildError(f"user '{name}': group id {gid} does not exist; call add_group first")
+    line = f"{name}:x:{uid}:{gid}:{gecos}:{home}:{shell}"
+    if _update(root, "/etc/passwd", name, uid, line, "user"):
+        _shadow_append(root, "/etc/shadow", f"{name}:!!:::::::")
+
+
+def add_member_line(text: str, user: str, group: str) -> str | None:
+    """/etc/group (or gshadow) text with ``user`` in ``group``'s member list; None if already."""
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        fields = line.split(":")
+        if fields[0] != group or len(fields) < 4:
+            continue
+        members = [m for m in fields[-1].split(",") if m]
+        if user in members:
+            return None
+        fields[-1] = ",".join([*members, user])
+        lines[index] = ":".join(fields)
+        return "\n".join(lines) + "\n"
+    raise BuildError(f"group '{group}' does not exist in the image")
+
+
+def add_member(root: RootFS, user: str, group: str) -> None:
+    """Add a supplementary member, as sysusers.d's ``m`` lines do (gshadow kept in step)."""
+    new = add_member_line(_read(root, "/etc/group"), user, group)
+    if new is None:
+        return
+    root.write_bytes("/etc/group", new.encode(), 0o644, follow=True)
+    if root.exists("/etc/gshadow"):
+        try:
+            shadow = add_member_line(_read(root, "/etc/gshadow"), user, group)
+        except BuildError:  # a gshadow without the group: nothing to keep in step
+            shadow = None
+        if shadow is not None:
+            root.write_bytes("/etc/gshadow", shadow.encode(), 0o000, follow=True)

@@ -1,0 +1,67 @@
+"""What the command line prints on stdout: the per-image table and the dry-run plan."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from typing import TextIO
+
+from buildahpy.api.image import Image
+from buildahpy.api.recipe import CHECKS
+from buildahpy.build.context import BuildResult
+from buildahpy.build.sizes import human_size
+from buildahpy.host import buildah, dnf
+from buildahpy.plan.plan import Plan, rpm_macros
+
+
+def print_results(results: Sequence[BuildResult], out: TextIO) -> None:
+    rows = [("TAG", "IMAGE ID", "SIZE", "PACKAGES", "SECONDS")]
+    rows += [
+        (r.tag, r.image_id[:12], human_size(r.size), str(len(r.packages)), f"{r.seconds:.1f}")
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            + "\n"
+        )
+
+
+def print_plan(plan: Plan, image: Image, out: TextIO) -> None:
+    """Everything a build would do, with placeholders for what only exists during the build."""
+    root, name = "<mountpoint>", f"{plan.container_prefix}-<random>"
+    config = image.config_value
+    lines = [
+        f"recipe {plan.recipe_name} -> {plan.tag}",
+        f"  distro: {plan.target.family} {plan.target.releasever}",
+        f"  dnf: {plan.dnf_flavour} (weak deps {'on' if plan.weak_deps else 'off'}, "
+        f"docs {'on' if plan.docs else 'off'})",
+        f"  repositories: {', '.join(plan.repo_ids)} (from {', '.join(plan.reposdirs)})",
+        f"  rpmdb: {plan.rpmdb_path}",
+        f"  rpm macros: {'; '.join(rpm_macros(plan).splitlines())}",
+        f"  packages: {' '.join(image.installed) or '(none)'}",
+    ]
+    if image.removed:
+        lines.append(f"  removed: {' '.join(image.removed)}")
+    skipped = dict(plan.skip_checks)
+    checks = [f"{name} (skipped: {skipped[name]})" if name in skipped else name for name in CHECKS]
+    lines.append(f"  checks before commit: {', '.join(checks)}")
+    lines.append("  steps:")
+    lines += [f"    {entry}" for entry in image.steps] or ["    (none)"]
+    lines.append("  commands:")
+    commands = [buildah.from_argv(name, plan.base_image), ["buildah", "mount", name]]
+    if image.installed:
+        commands.append(dnf.install_argv(plan, root, image.installed))
+    if image.removed:
+        commands.append(dnf.remove_argv(plan, root, image.removed))
+    commands += [
+        buildah.config_argv(name, config),
+        buildah.commit_argv(name, "<iidfile>", f"localhost/{name}:pending"),
+        ["buildah", "tag", "<image-id>", plan.tag],
+        ["buildah", "rmi", f"localhost/{name}:pending"],
+        ["buildah", "umount", name],
+        ["buildah", "rm", name],
+    ]
+    lines += [f"    {shlex.join(argv)}" for argv in commands]
+    out.write("\n".join(lines) + "\n")

@@ -1,0 +1,173 @@
+"""The live engine behind a recipe's ``image`` object, and the dnf transactions it runs.
+
+Host binaries: dnf (through dnf.py and packages.py), rpm (through rpmdb.py), buildah
+(``image.run``).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePosixPath
+
+from buildahpy.api.recipe import note_site
+from buildahpy.build import accounts, scrub, sysusers
+from buildahpy.build import packages as packages_mod
+from buildahpy.build.context import Context
+from buildahpy.errors import BuildError
+from buildahpy.host import buildah, dnf, rpmdb
+from buildahpy.log import get_logger, step
+
+
+class LiveEngine:
+    """Carries out the recipe's calls. Installs are batched until the rootfs is next touched."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.site = traceback.StackSummary()  # where the recipe asked for the pending batch
+
+    def flush(self) -> None:
+        if self.ctx.pending:
+            packages, self.ctx.pending = self.ctx.pending, []
+            try:
+                install_packages(self.ctx, packages)
+                add_declared_users(self.ctx)
+            except Exception as exc:
+                note_site(exc, self.site)  # the recipe's install line, not where it flushed
+                raise
+
+    def install(self, packages: list[str]) -> None:
+        if not self.ctx.pending:
+            self.site = traceback.StackSummary.extract(
+                traceback.walk_stack(None), lookup_lines=False
+            )
+            self.site.reverse()
+        self.ctx.pending += packages
+
+    def remove(self, packages: list[str]) -> None:
+        self.flush()
+        remove_packages(self.ctx, packages)
+
+    def _edit(
+        self, what: str, path: str, action: Callable[[], None], made: Sequence[str] = ()
+    ) -> None:
+        self.flush()
+        try:
+            action()
+            for image_path in made:
+                self._touch(image_path)
+        except OSError as exc:
+            raise BuildError(f"{what} {path} in the image: {exc.strerror or exc}") from None
+
+    def _touch(self, path: str) -> None:
+        """Remember a path the recipe made, and the links on the way to it, as the recipe
+        spelled it and as rpm's file lists do, so that pruning never undoes it."""
+        root = self.ctx.rootfs
+        parts = PurePosixPath(path).parts[1:]
+        for depth in range(1, len(parts) + 1):
+            prefix = "/" + "/".join(parts[:depth])
+            st = root.lstat(prefix)
+            if depth == len(parts) or (st is not None and stat.S_ISLNK(st.st_mode)):
+                self.ctx.touched.update({prefix, root.real_path(prefix)})
+
+    def write(self, path: str, data: bytes, mode: int) -> None:
+        self._edit(
+            "cannot write", path, lambda: self.ctx.rootfs.write_bytes(path, data, mode), [path]
+        )
+
+    def copy(self, source: Path, dest: str, mode: int | None) -> None:
+        self._edit(
+            "cannot copy to",
+            dest,
+            lambda: self.ctx.rootfs.copy_in(source, dest, mode),
+            copied_paths(source, dest),
+        )
+
+    def mkdir(self, path: str, mode: int) -> None:
+        self._edit(
+            "cannot create directory", path, lambda: self.ctx.rootfs.mkdir(path, mode), [path]
+        )
+
+    def symlink(self, target: str, link: str) -> None:
+        self._edit(
+            "cannot create symlink", link, lambda: self.ctx.rootfs.symlink(target, link), [link]
+        )
+
+    def add_group(self, name: str, gid: int) -> None:
+        self._edit("cannot add group", name, lambda: accounts.add_group(self.ctx.rootfs, name, gid))
+
+    def add_user(self, name: str, uid: int, gid: int, home: str, shell: str) -> None:
+        self._edit(
+            "cannot add user",
+            name,
+            lambda: accounts.add_user(self.ctx.rootfs, name, uid, gid, home, shell),
+        )
+
+    def run(self, argv: list[str]) -> str:
+        self.flush()
+        return buildah.run_in(self.ctx.container, argv)
+
+    def rootfs(self) -> Path:
+        self.flush()
+        return self.ctx.rootfs.path
+
+
+def copied_paths(source: Path, dest: str) -> list[str]:
+    """The image paths a copy of ``source`` to ``dest`` makes (host links are not followed)."""
+    paths = [dest]
+    if source.is_dir() and not source.is_symlink():
+        for dirpath, dirs, files in os.walk(source):
+            below = PurePosixPath(dest, Path(dirpath).relative_to(source).as_posix())
+            paths += [str(below / name) for name in sorted([*dirs, *files])]
+    return paths
+
+
+def check_host_paths(ctx: Context, *, dnf: bool = True) -> None:
+    """Our own edits are confined (rootfs.py); the host's dnf and rpm are not: they open their
+    caches, logs and rpmdb under the mountpoint as host paths and follow links on the host. A
+    link planted by a package's scriptlet or a base image would lead them out: stop first."""
+    allowed = [ctx.plan.cachedir] if ctx.plan.cachedir else []  # cache.link_into's own link
+    tool = "dnf" if dnf else "rpm"
+    for path in scrub.host_tool_paths(ctx.plan.rpmdb_path, dnf=dnf):
+        escape = ctx.rootfs.host_escape(path, allowed)
+        if escape:
+            raise BuildError(
+                f"the image's {escape[0]} leads out of the image (to {escape[1]} on the host); "
+                f"the host's {tool} would write through it, so it is not run"
+            )
+
+
+def install_packages(ctx: Context, packages: list[str]) -> None:
+    check_host_paths(ctx)
+    with step("dnf install", packages=" ".join(packages)):
+        root = str(ctx.rootfs.path)
+        has_db = ctx.rootfs.exists(ctx.plan.rpmdb_path)
+        installed = packages_mod.installed_names(ctx.plan, root, ctx.env, has_db)
+        named = ctx.image.installed if ctx.image else packages
+        hidden = packages_mod.install(ctx.plan, root, ctx.env, packages, named, installed)
+        ctx.hidden += [name for name in hidden if name not in ctx.hidden]
+    ctx.requested += [spec for spec in dict.fromkeys(packages) if spec not in ctx.requested]
+
+
+def add_declared_users(ctx: Context) -> None:
+    """Users and groups from the image's sysusers.d files: rpm >= 4.19 made them during the
+    transaction (with buildahpy.build.sysusers), an older rpm ignores sysusers.d altogether."""
+    added = sysusers.apply_declared(ctx.rootfs)
+    if added:
+        get_logger().debug("sysusers", added=" ".join(map(repr, added)))
+
+
+def remove_packages(ctx: Context, packages: list[str]) -> None:
+    """A spec the recipe installed stops being required once a remove() names the packages
+    that satisfied it; one that a remove takes along as a dependent is still required (and the
+    build fails at the end, see packages.require_satisfied)."""
+    check_host_paths(ctx)
+    root = str(ctx.rootfs.path)
+    with step("dnf remove", packages=" ".join(packages)):
+        asked = [*ctx.requested, *packages] if ctx.requested else []
+        before = rpmdb.satisfying(root, ctx.plan.rpmdb_path, asked, ctx.env)
+        dnf.run_transaction(dnf.remove_argv(ctx.plan, root, packages), ctx.env)
+    taken = {name for spec in packages for name in before.get(spec, [])}
+    ctx.requested = [s for s in ctx.requested if not before[s] or not set(before[s]) <= taken]

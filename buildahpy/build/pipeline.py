@@ -1,0 +1,297 @@
+"""The orchestrator: one recipe in, one tagged image out, nothing left behind on failure.
+
+Reads top to bottom as the pipeline: plan -> working container -> mount -> the recipe (dnf
+transactions and rootfs edits) -> rpmdb and scrub -> config -> commit -> tag. Every acquire is
+followed by its undo on the ExitStack, so an error or a signal at any step unmounts and removes
+the working container, and the tag only moves once a complete image exists.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import attrs
+
+from buildahpy.api.image import Image
+from buildahpy.api.recipe import Recipe, where_in
+from buildahpy.build import bases, scrub, sizes, sysusers
+from buildahpy.build import packages as packages_mod
+from buildahpy.build.checks import check_image
+from buildahpy.build.context import NO_EXTRAS, BuildResult, Context, Extras
+from buildahpy.build.engine import LiveEngine, check_host_paths
+from buildahpy.errors import BuildahpyError, BuildError, CommandError
+from buildahpy.fleet.inputs import LABEL_INPUTS, LABEL_PACKAGES
+from buildahpy.host import buildah, cache, dnf, rpmdb, userns
+from buildahpy.host.rootfs import RootFS
+from buildahpy.host.tools import base_env
+from buildahpy.log import get_logger, step
+from buildahpy.plan import minimize
+from buildahpy.plan.distro import HostRelease
+from buildahpy.plan.plan import Options, dnf_conf, make_plan, rpm_macros
+from buildahpy.privilege import gc
+from buildahpy.unwind import UnwindStack
+
+
+def build(
+    recipe: Recipe,
+    options: Options,
+    *,
+    host: HostRelease,
+    flavour: str,
+    extras: Extras = NO_EXTRAS,
+) -> BuildResult:
+    started = time.monotonic()
+    with UnwindStack() as stack, step("build", recipe=recipe.name, tag=recipe.tag):
+        ctx = prepare_workdir(stack, recipe, options, host, flavour, extras)
+        claim_name(ctx)
+        create_container(ctx)
+        mount_rootfs(ctx)
+        check_base(ctx)
+        record_base(ctx)
+        attach_cache(ctx)
+        run_recipe(ctx)
+        harvest_cache(ctx)
+        check_host_paths(ctx, dnf=False)
+        prune_packages(ctx)
+        finish_rpmdb(ctx)
+        scrub_leftovers(ctx)
+        measure_sizes(ctx)
+        check_requested(ctx)
+        check_image(ctx)
+        configure_image(ctx)
+        commit_image(ctx)
+        size = measure_image(ctx)
+        tag_image(ctx)
+    if ctx.report is not None:
+        sys.stderr.write("\n".join(ctx.report.lines()) + "\n")
+    return BuildResult(
+        recipe.name,
+        recipe.tag,
+        ctx.image_id,
+        size,
+        ctx.packages,
+        round(time.monotonic() - started, 1),
+        ctx.report,
+    )
+
+
+def prepare_workdir(
+    stack: ExitStack,
+    recipe: Recipe,
+    options: Options,
+    host: HostRelease,
+    flavour: str,
+    extras: Extras = NO_EXTRAS,
+) -> Context:
+    """A private host directory: dnf.conf, the chosen .repo files, HOME with our rpm macros."""
+    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="buildahpy-")))
+    plan = make_plan(
+        recipe,
+        options,
+        host=host,
+        dnf_flavour=flavour,
+        workdir=str(workdir),
+        base_image=extras.base_image,
+    )
+    (workdir / "dnf.conf").write_text(dnf_conf(plan))
+    if options.repo_files:
+        (workdir / "repos.d").mkdir()
+        for index, source in enumerate(options.repo_files):
+            (workdir / "repos.d" / f"{index:02d}-{source.name}").write_bytes(source.read_bytes())
+    home = Path(plan.home)
+    home.mkdir()
+    macros = rpm_macros(
+        plan, rootless=userns.in_user_namespace(), sysusers_helper=sysusers.helper_command()
+    )
+    (home / ".rpmmacros").write_text(macros)
+    env = base_env({"HOME": plan.home})
+    env.pop("XDG_CONFIG_HOME", None)  # rpm >= 4.19 also reads $XDG_CONFIG_HOME/rpm/macros
+    return Context(recipe=recipe, plan=plan, stack=stack, env=env, options=options, extras=extras)
+
+
+def claim_name(ctx: Context) -> None:
+    """Name the working container and lock the name while this build lives, so that a later
+    run can tell the container of a killed build from one in use (gc.py)."""
+    ctx.container = f"{ctx.plan.container_prefix}-{secrets.token_hex(3)}"
+    ctx.stack.enter_context(gc.claim(ctx.container))
+
+
+def create_container(ctx: Context) -> None:
+    with step("create container"):
+        buildah.create(ctx.container, ctx.plan.base_image)
+        ctx.stack.callback(buildah.remove, ctx.container)
+
+
+def mount_rootfs(ctx: Context) -> None:
+    mountpoint = buildah.mount(ctx.container)
+    ctx.stack.callback(buildah.umount, ctx.container)
+    ctx.root = RootFS(Path(mountpoint))
+    ctx.stack.callback(ctx.root.close)
+    get_logger().debug("mounted", container=ctx.container, mountpoint=mountpoint)
+
+
+def check_base(ctx: Context) -> None:
+    """dnf installs only what the base lacks because it reads the base's rpmdb: where we look."""
+    if ctx.plan.base_image != "scratch":
+        bases.check_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path, ctx.recipe.base or ctx.plan.base_image)
+
+
+def record_base(ctx: Context) -> None:
+    """The base's packages, read as soon as it is mounted: pruning keeps them, whatever the
+    recipe does (one that never installs, or starts with remove(), keeps the rest of its base)."""
+    ctx.base_names = []
+    if ctx.plan.base_image == "scratch" or not ctx.rootfs.exists(ctx.plan.rpmdb_path):
+        return
+    check_host_paths(ctx, dnf=False)
+    ctx.base_names = packages_mod.installed_names(ctx.plan, str(ctx.rootfs.path), ctx.env, True)
+    get_logger().debug("base packages", count=len(ctx.base_names))
+
+
+def attach_cache(ctx: Context) -> None:
+    """Give dnf a private cachedir on the host, filled from the shared cache (see cache.py)."""
+    snapshot = ctx.extras.cache
+    if snapshot is None:
+        return
+    work = cache.open_build_cache(snapshot, ctx.container)
+    ctx.stack.callback(cache.close_build_cache, work)
+    ctx.plan = attrs.evolve(ctx.plan, cachedir=str(work))
+    if ctx.plan.dnf_flavour == dnf.DNF4:
+        cache.link_into(ctx.rootfs, work)
+
+
+def harvest_cache(ctx: Context) -> None:
+    if ctx.extras.cache is not None and ctx.plan.cachedir:
+        cache.harvest(ctx.extras.cache, Path(ctx.plan.cachedir))
+
+
+def run_recipe(ctx: Context) -> None:
+    """Call the recipe function; an error it causes names the recipe's file and line."""
+    engine = LiveEngine(ctx)
+    ctx.image = Image(engine)
+    with step("recipe"):
+        try:
+            ctx.recipe.func(ctx.image)
+            engine.flush()
+        except BuildahpyError as exc:
+            exc.args = (f"{where_in(exc, ctx.recipe.file)}: {exc}",)
+            raise
+        except Exception as exc:
+            raise BuildError(
+                f"{where_in(exc, ctx.recipe.file)}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def prune_packages(ctx: Context) -> None:
+    if not ctx.plan.minimize.prune or not ctx.rootfs.exists(ctx.plan.rpmdb_path):
+        return
+    with step("prune"):
+        root, dbpath = str(ctx.rootfs.path), ctx.plan.rpmdb_path
+        satisfied = rpmdb.satisfying(root, dbpath, ctx.requested, ctx.env)
+        ctx.pruned = packages_mod.prune(
+            ctx.plan, ctx.rootfs, ctx.env, satisfied, ctx.base_packages, ctx.touched
+        )
+
+
+def finish_rpmdb(ctx: Context) -> None:
+    """The final package list, and which packages satisfy each spec the recipe installed (read
+    before the rpmdb is tidied: a query after that would leave its -shm file in the image)."""
+    if ctx.rootfs.exists(ctx.plan.rpmdb_path):
+        root, dbpath = str(ctx.rootfs.path), ctx.plan.rpmdb_path
+        ctx.installed = rpmdb.query(root, dbpath, ctx.env)
+        ctx.satisfied = rpmdb.satisfying(root, dbpath, ctx.requested, ctx.env)
+    ctx.packages = tuple(sorted(p.nevra for p in ctx.installed.values()))
+    scrub.tidy_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
+    scrub.link_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
+
+
+def check_requested(ctx: Context) -> None:
+    """Every spec the recipe installed is still satisfied by the finished rpmdb."""
+    packages_mod.require_satisfied(ctx.requested, ctx.satisfied)
+
+
+def measure_sizes(ctx: Context) -> None:
+    """What is in the image and what minimising saved (see sizes.py); --explain adds why."""
+    table = minimize.preference_table(dict(ctx.plan.minimize.prefer))
+    named = set(minimize.resolve_roots(ctx.installed, ctx.satisfied))
+    swapped = minimize.swaps(table, ctx.hidden, set(ctx.installed) - named)
+    report = sizes.make_report(ctx.plan.tag, ctx.rootfs.path, ctx.installed, ctx.pruned, swapped)
+    if ctx.options.explain and ctx.requested:
+        with step("explain"):
+            report = explain(ctx, report)
+    ctx.report = report
+
+
+def explain(ctx: Context, report: sizes.SizeReport) -> sizes.SizeReport:
+    named, plan = ctx.requested, ctx.plan
+    alternatives = plan.minimize.alternatives
+
+    def resolved(weak: bool, alternatives: bool) -> int:
+        return packages_mod.resolution_bytes(
+            plan, ctx.env, named, weak=weak, alternatives=alternatives
+        )
+
+    actual = resolved(plan.weak_deps, alternatives)
+    roots = minimize.resolve_roots(ctx.installed, ctx.satisfied) + ctx.base_packages
+    reached = minimize.runtime_closure(ctx.installed, roots, weak=plan.weak_deps)
+    return attrs.evolve(
+        report,
+        weak_saved=0 if plan.weak_deps else resolved(True, alternatives) - actual,
+        alternatives_saved=resolved(plan.weak_deps, False) - actual if alternatives else 0,
+        why=tuple((name, minimize.why(reached, name)) for name in sorted(ctx.installed)),
+    )
+
+
+def scrub_leftovers(ctx: Context) -> None:
+    names = [nevra.rsplit("-", 2)[0] for nevra in ctx.packages]
+    removed = scrub.remove_leftovers(ctx.rootfs, names)
+    get_logger().debug("scrubbed", paths=removed)
+
+
+def configure_image(ctx: Context) -> None:
+    assert ctx.image is not None
+    # Always set, so an image never carries its base's values: what a fleet run compares.
+    labels = {LABEL_INPUTS: ctx.extras.inputs, LABEL_PACKAGES: " ".join(ctx.packages)}
+    buildah.configure(ctx.container, ctx.image.config_value.merge(labels=labels))
+
+
+def commit_image(ctx: Context) -> None:
+    """Commit under a name only this build uses; the undo, registered before buildah starts,
+    drops that name: the image goes with it unless the tag was added (a signal can stop buildah
+    after it stored the image but before it wrote the iidfile: the name still finds it)."""
+    with step("commit"):
+        iidfile = Path(ctx.plan.workdir) / "iid"
+        pending = gc.pending_name(ctx.container)
+        ctx.stack.callback(release_pending, ctx, pending)
+        ctx.image_id = buildah.commit(ctx.container, str(iidfile), pending)
+
+
+def release_pending(ctx: Context, pending: str) -> None:
+    """Drop the build's own name. A tagged image only loses the name (it stays, untagged, even
+    if another run has moved the tag meanwhile: this run's dependents may be built on it); an
+    image that never got its tag is removed with it."""
+    if ctx.tagged:
+        buildah.untag(ctx.image_id, pending)
+        return
+    try:
+        buildah.remove_image(pending)
+    except CommandError:
+        if buildah.image_id(pending) is not None:
+            raise
+
+
+def measure_image(ctx: Context) -> int:
+    """The committed image's size, taken before the tag moves: a failure here leaves the
+    previous image under the tag, as every failure before it does."""
+    return buildah.image_size(ctx.image_id)
+
+
+def tag_image(ctx: Context) -> None:
+    """Move the tag to the new, complete image. As with podman build, the previous image stays,
+    untagged, until the user prunes it (``buildah rmi --prune``)."""
+    buildah.tag(ctx.image_id, ctx.plan.tag)
+    ctx.tagged = True

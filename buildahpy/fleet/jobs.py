@@ -1,0 +1,183 @@
+"""What the scheduler decides before a build starts: up to date or not, and the build's job.
+
+For a recipe whose base is settled it computes the inputs digest (inputs.py) and compares it with
+the label on the image under the recipe's tag; a match is "up-to-date" and nothing runs. Otherwise
+it assembles the worker's Job: the base pinned to an image id, the digest to record, and the
+shared cache's metadata snapshot for the recipe's release (made with one ``dnf makecache`` per run
+and release when the repositories changed, see cache.py).
+
+Host binaries: dnf (makecache, through tools.py), buildah and podman (through buildah.py).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+import attrs
+
+from buildahpy.api.recipe import Recipe
+from buildahpy.build.context import Extras
+from buildahpy.build.pipeline import prepare_workdir
+from buildahpy.errors import BuildahpyError
+from buildahpy.fleet import inputs
+from buildahpy.fleet.graph import TARGET, Node
+from buildahpy.fleet.worker import Job
+from buildahpy.host import buildah, cache, dnf
+from buildahpy.host.tools import run
+from buildahpy.log import get_logger, step
+from buildahpy.plan.distro import HostRelease, resolve_target
+from buildahpy.plan.plan import Options, dnf_vars
+
+
+@attrs.frozen
+class LocalImage:
+    id: str
+    digest: str
+    size: int
+    labels: Mapping[str, str]
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return tuple(self.labels.get(inputs.LABEL_PACKAGES, "").split())
+
+
+def index_images(raw: Sequence[Mapping[str, object]]) -> dict[str, LocalImage]:
+    """tag -> image, from ``podman image inspect``."""
+    found = {}
+    for entry in raw:
+        labels = entry.get("Labels") or {}
+        size = entry.get("Size")
+        image = LocalImage(
+            id=str(entry.get("Id", "")),
+            digest=str(entry.get("Digest", "")),
+            size=size if isinstance(size, int) else 0,
+            labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+        )
+        names = entry.get("RepoTags") or []
+        for name in names if isinstance(names, list) else []:
+            found[str(name)] = image
+    return found
+
+
+@attrs.frozen
+class Settings:
+    """The command line's fleet options."""
+
+    jobs: int = 1
+    rebuild: bool = False
+    cache: bool = True
+    cache_dir: Path | None = None
+    verbose: bool = False
+
+
+@attrs.frozen
+class Decision:
+    up_to_date: LocalImage | None = None
+    job: Job | None = None
+    inputs: str | None = None
+
+
+class Preparer:
+    """Memoises what is the same for many recipes: revisions per release, snapshots, bases."""
+
+    def __init__(
+        self,
+        options: Options,
+        host: HostRelease,
+        flavour: str,
+        settings: Settings,
+        existing: Mapping[str, LocalImage],
+    ) -> None:
+        self.options, self.host, self.flavour = options, host, flavour
+        self.settings, self.existing = settings, existing
+        self._revisions: dict[str, dict[str, str | None]] = {}
+        self._snapshots: dict[str, cache.Snapshot | None] = {}
+        self._pulled: dict[str, str] = {}
+
+    def releasever(self, recipe: Recipe) -> str:
+        return resolve_target(
+            cli_distro=self.options.distro,
+            cli_releasever=self.options.releasever,
+            recipe_distro=recipe.distro,
+            recipe_releasever=recipe.releasever,
+            host=self.host,
+        ).releasever
+
+    def revisions(self, releasever: str) -> dict[str, str | None]:
+        if releasever not in self._revisions:
+            variables = dnf_vars(releasever)
+            repos = inputs.enabled_repos(inputs.repo_files(self.options), variables)
+            self._revisions[releasever] = inputs.revisions(repos)
+        return self._revisions[releasever]
+
+    def external_base(self, reference: str) -> str:
+        """The id of a base image no recipe of the run builds; pulled once if it is missing."""
+        if reference not in self._pulled:
+            local = self.existing.get(reference)
+            self._pulled[reference] = local.id if local else buildah.pull(reference)
+        return self._pulled[reference]
+
+    def decide(self, node: Node, base_id: str | None) -> Decision:
+        recipe = node.recipe
+        releasever = self.releasever(recipe)
+        revisions = self.revisions(releasever)
+        static = inputs.recipe_inputs(recipe, self.options, self.host, self.flavour)
+        digest = inputs.inputs_digest(static, base_id, revisions)
+        current = self.existing.get(recipe.tag)
+        if (
+            digest is not None
+            and not (self.settings.rebuild and node.role == TARGET)
+            and current is not None
+            and current.labels.get(inputs.LABEL_INPUTS) == digest
+        ):
+            return Decision(up_to_date=current, inputs=digest)
+        extras = Extras(
+            base_image=base_id,
+            inputs=digest or "",
+            cache=self.snapshot(recipe, releasever, revisions) if self.settings.cache else None,
+        )
+        job = Job(
+            recipe_file=recipe.file,
+            recipe_name=recipe.name,
+            options=self.options,
+            host=self.host,
+            flavour=self.flavour,
+            extras=extras,
+        )
+        return Decision(job=job, inputs=digest)
+
+    def snapshot(
+        self, recipe: Recipe, releasever: str, revisions: Mapping[str, str | None]
+    ) -> cache.Snapshot | None:
+        """The metadata snapshot for this release; None (dnf's own cache) when a repository's
+        revision is unknown or makecache fails: the build then fetches for itself."""
+        if releasever in self._snapshots:
+            return self._snapshots[releasever]
+        found: cache.Snapshot | None = None
+        if revisions and all(revisions.values()):
+            root = cache.cache_root(self.settings.cache_dir) / self.flavour
+            files = {str(p): p.read_text() for p in inputs.repo_files(self.options)}
+            config = {**files, **{f"repo:{k}": str(v) for k, v in revisions.items()}}
+            key = cache.snapshot_key(self.flavour, releasever, config)
+            try:
+                found = cache.find_snapshot(root, key) or cache.make_snapshot(
+                    root, key, lambda staging: self.makecache(recipe, staging)
+                )
+            except (BuildahpyError, OSError) as exc:
+                get_logger().warning("no shared cache for this release", cause=str(exc))
+        self._snapshots[releasever] = found
+        return found
+
+    def makecache(self, recipe: Recipe, staging: Path) -> None:
+        """dnf fetches every repository's metadata into ``staging``, as a build's dnf would."""
+        with ExitStack() as stack, step("refresh metadata", release=self.releasever(recipe)):
+            ctx = prepare_workdir(stack, recipe, self.options, self.host, self.flavour)
+            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="buildahpy-")))
+            plan = attrs.evolve(ctx.plan, cachedir=str(staging))
+            if self.flavour == dnf.DNF4:  # see cache.link_into
+                (scratch / "var" / "cache").mkdir(parents=True)
+                (scratch / "var" / "cache" / "dnf").symlink_to(staging)
+            run(dnf.makecache_argv(plan, str(scratch)), env=ctx.env, hint="dnf makecache failed")

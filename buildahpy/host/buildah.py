@@ -1,0 +1,174 @@
+"""Working containers and images: buildah (and podman for the size users see in ``podman images``).
+
+Host binaries: buildah, podman. Argument lists come from pure ``*_argv`` functions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from buildahpy.api.config import ImageConfig
+from buildahpy.errors import CommandError
+from buildahpy.host.tools import run
+
+
+def from_argv(name: str, image: str) -> list[str]:
+    # never pull here: a fleet run resolves (and if need be pulls) bases before any build
+    return ["buildah", "from", "--name", name, "--pull=never", image]
+
+
+def config_argv(name: str, config: ImageConfig) -> list[str]:
+    argv = ["buildah", "config"]
+    if config.entrypoint is not None:
+        argv.append(f"--entrypoint={json.dumps(list(config.entrypoint))}")
+    if config.cmd is not None:
+        argv.append(f"--cmd={json.dumps(list(config.cmd))}")
+    argv += [f"--env={key}={value}" for key, value in sorted(config.env)]
+    if config.workdir is not None:
+        argv.append(f"--workingdir={config.workdir}")
+    if config.user is not None:
+        argv.append(f"--user={config.user}")
+    argv += [f"--port={port}" for port in sorted(config.ports)]
+    argv += [f"--label={key}={value}" for key, value in sorted(config.labels)]
+    argv += [f"--volume={volume}" for volume in sorted(config.volumes)]
+    return [*argv, name]
+
+
+def commit_argv(name: str, iidfile: str, pending: str | None = None) -> list[str]:
+    # Never the tag: it is added only once the image is complete, so a failed or interrupted
+    # commit can never move it off the previous image. ``pending`` is a name only this build
+    # uses, so whatever buildah stored before a signal stopped it can be found and removed.
+    argv = ["buildah", "commit", "--quiet", "--format=oci", f"--iidfile={iidfile}", name]
+    return [*argv, pending] if pending else argv
+
+
+def run_argv(name: str, argv: Sequence[str]) -> list[str]:
+    # crun's default isolation needs rlimits some hosts refuse; chroot isolation runs anywhere.
+    return ["buildah", "run", "--isolation=chroot", name, "--", *argv]
+
+
+def create(name: str, image: str = "scratch") -> None:
+    run(from_argv(name, image), hint="cannot create the working container")
+
+
+def remove(name: str) -> None:
+    run(["buildah", "rm", name], hint="cannot remove the working container")
+
+
+def mount(name: str) -> str:
+    return run(["buildah", "mount", name], hint="cannot mount the working container").stdout.strip()
+
+
+def umount(name: str) -> None:
+    run(["buildah", "umount", name], hint="cannot unmount the working container")
+
+
+def configure(name: str, config: ImageConfig) -> None:
+    run(config_argv(name, config), hint="buildah config failed")
+
+
+def commit(name: str, iidfile: str, pending: str | None = None) -> str:
+    # Shielded: buildah 1.28 stores the image and only then names it, and dies on SIGTERM or
+    # SIGINT in between, leaving a nameless image nobody can tell apart. Let it finish; the
+    # caller's undo then removes the image by its pending name.
+    run(commit_argv(name, iidfile, pending), hint="buildah commit failed", shield=True)
+    with open(iidfile) as handle:
+        return handle.read().strip().removeprefix("sha256:")
+
+
+def run_in(name: str, argv: Sequence[str]) -> str:
+    return run(run_argv(name, argv), hint=f"{argv[0]} failed inside the image").stdout
+
+
+def tag(image_id: str, tag_name: str) -> None:
+    run(["buildah", "tag", image_id, tag_name], hint=f"cannot tag the image as {tag_name}")
+
+
+def untag(image: str, name: str) -> None:
+    """Remove one name and never the image, even when it was the last name (buildah has no
+    untag: ``buildah rmi`` of an image's last name deletes the image)."""
+    run(["podman", "untag", image, name], hint=f"cannot remove the name {name}")
+
+
+def remove_image(*references: str) -> None:
+    """Remove images; a reference that is one of several names of an image only untags it."""
+    run(["buildah", "rmi", *references], hint="cannot remove the image")
+
+
+def image_id(reference: str) -> str | None:
+    """The full id of a local image, or None when there is none under that reference."""
+    try:
+        out = run(
+            ["buildah", "inspect", "--type=image", "--format={{.FromImageID}}", reference],
+            quiet=True,
+        ).stdout
+    except CommandError:
+        return None
+    return out.strip() or None
+
+
+def container_config(name: str) -> dict[str, object]:
+    """The OCI config a working container has so far: its base image's, before ours is set."""
+    out = run(["buildah", "inspect", "--type=container", name], quiet=True).stdout
+    config = (json.loads(out or "{}").get("OCIv1") or {}).get("config") or {}
+    return dict(config)
+
+
+def image_size(image: str) -> int:
+    """Uncompressed size in bytes, as ``podman images`` shows it."""
+    out = run(["podman", "image", "inspect", "--format={{.Size}}", image]).stdout
+    return int(out.strip())
+
+
+def containers(prefix: str = "") -> list[str]:
+    out = run(["buildah", "containers", "--json"], quiet=True).stdout
+    names = [entry.get("containername", "") for entry in json.loads(out or "null") or []]
+    return [n for n in names if n.startswith(prefix)]
+
+
+def mounts() -> dict[str, str]:
+    """Mounted working containers: name -> mountpoint (``buildah mount`` with no argument)."""
+    out = run(["buildah", "mount"], quiet=True).stdout
+    pairs = (line.split(" ", 1) for line in out.splitlines() if " " in line)
+    return {name: mountpoint.strip() for name, mountpoint in pairs}
+
+
+def remove_containers(names: Sequence[str]) -> None:
+    """Unmount and remove several containers in one call (``buildah rm`` does both)."""
+    run(["buildah", "rm", *names], hint="cannot remove leftover working containers")
+
+
+def pull(reference: str) -> str:
+    """Pull an image the run builds on but does not build; returns its id."""
+    run(["buildah", "pull", "--quiet", reference], hint=f"cannot pull the base image {reference}")
+    found = image_id(reference)
+    if found is None:
+        raise CommandError(["buildah", "pull", reference], 0, "", hint="pulled image not found")
+    return found
+
+
+def inspect_images(references: Sequence[str]) -> list[dict[str, object]]:
+    """Id, tags, digest, size and labels of the images that exist, in one call (``podman
+    images`` would size every image in the storage: seconds once old builds pile up)."""
+    if not references:
+        return []
+    try:
+        out = run(["podman", "image", "inspect", *references], quiet=True).stdout
+    except CommandError as error:  # exits 125 when one is missing, but prints the others
+        out = error.stdout if error.stdout.lstrip().startswith("[") else ""
+    images: list[dict[str, object]] = json.loads(out or "null") or []
+    return images
+
+
+def image_names() -> list[str]:
+    """Every name of every local image, in one call."""
+    out = run(["buildah", "images", "--all", "--json"], quiet=True).stdout
+    return [n for entry in json.loads(out or "null") or [] for n in entry.get("names") or []]
+
+
+def graph_root() -> str:
+    """The storage's GraphRoot: where its images, layers and containers are kept. Whoever shares
+    the storage (another container bind-mounting it, another runroot) shares this directory."""
+    out = run(["buildah", "info"], quiet=True, hint="buildah info failed").stdout
+    return str(json.loads(out)["store"]["GraphRoot"])

@@ -1,0 +1,177 @@
+"""Minimal without thinking: the smallest alternatives, and no install-time-only packages.
+
+Pure decisions: which large providers to exclude from a transaction (so the solver picks the
+small alternative), which installed packages only a scriptlet needed, and why each package is in
+the image. The rpmdb facts come from ``rpmdb.query``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import deque
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+from buildahpy.host.rpmdb import Package, provider_map
+from buildahpy.plan.specs import names_in
+
+
+@attrs.frozen
+class Alternative:
+    """``small`` is installed instead of any of ``large`` when they would only come as deps."""
+
+    small: str
+    large: tuple[str, ...]
+
+
+@attrs.frozen
+class Minimize:
+    """A recipe's minimisation options (all on by default)."""
+
+    alternatives: bool = True
+    prefer: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    langs: tuple[str, ...] = ("C.UTF-8",)
+    prune: bool = True
+
+    @classmethod
+    def from_options(
+        cls, alternatives: object, prefer: object, langs: object, prune: object
+    ) -> Minimize:
+        if prefer is not None and not isinstance(prefer, Mapping):
+            raise ValueError(f"prefer must map a small package to the large ones, not {prefer!r}")
+        table = tuple(sorted((str(k), _names(v, "prefer")) for k, v in (prefer or {}).items()))
+        lang_list = ("all",) if langs == "all" else _names(langs, "langs")
+        if not lang_list or any(
+            not lang.replace("_", "").replace(".", "").replace("-", "").replace("@", "").isalnum()
+            for lang in lang_list
+        ):
+            raise ValueError(f"langs must be 'all' or locale names like 'C.UTF-8', not {langs!r}")
+        return cls(bool(alternatives), table, lang_list, bool(prune))
+
+    @property
+    def install_langs(self) -> str:
+        return ":".join(self.langs)
+
+
+def _names(value: object, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Iterable) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{what}: expected package or locale names, not {value!r}")
+    return tuple(value)
+
+
+# Fedora's small alternatives (the talk's two, and the same idea elsewhere in the distribution).
+ALTERNATIVES = (
+    Alternative("glibc-minimal-langpack", ("glibc-all-langpacks", "glibc-langpack-*")),
+    Alternative("coreutils-single", ("coreutils",)),
+    Alternative("curl-minimal", ("curl",)),
+    Alternative("libcurl-minimal", ("libcurl",)),
+    Alternative("systemd-standalone-sysusers", ("systemd",)),
+    Alternative("systemd-standalone-tmpfiles", ("systemd",)),
+)
+
+
+def preference_table(extra: Mapping[str, Iterable[str]] | None) -> tuple[Alternative, ...]:
+    """The documented table, extended (or overridden per small package) by a recipe's own."""
+    table = {alt.small: alt for alt in ALTERNATIVES}
+    for small, large in (extra or {}).items():
+        table[small] = Alternative(small, tuple(large))
+    return tuple(table.values())
+
+
+def excludes(
+    table: Iterable[Alternative], named: Iterable[str], installed: Iterable[str]
+) -> list[str]:
+    """Large providers to hide from the solver. A package the recipe named (by any spec that
+    may stand for its name: coreutils-9.1, coreutils >= 9), or one already in the image (a
+    base), is never hidden; a rule whose large side the recipe named is skipped."""
+    keep = {name for spec in named for name in names_in(spec)} | set(installed)
+    hidden: list[str] = []
+    for alt in table:
+        if any(fnmatch.fnmatchcase(name, pattern) for name in keep for pattern in alt.large):
+            continue
+        hidden += [pattern for pattern in alt.large if pattern not in hidden]
+    return hidden
+
+
+def swaps(
+    table: Iterable[Alternative], hidden: Iterable[str], installed: Iterable[str]
+) -> list[str]:
+    """'coreutils-single (not coreutils)' for each small alternative in a large one's place."""
+    hidden, installed = set(hidden), set(installed)
+    return [
+        f"{alt.small} (not {', '.join(alt.large)})"
+        for alt in table
+        if alt.small in installed and set(alt.large) <= hidden
+    ]
+
+
+def resolve_roots(
+    packages: Mapping[str, Package], satisfied: Mapping[str, Iterable[str]]
+) -> list[str]:
+    """The installed packages that satisfy a recipe's specs, from what rpm said satisfies each
+    (rpmdb.satisfying: names, name-version-release, globs, provides, files, 'name >= v')."""
+    roots: list[str] = []
+    for names in satisfied.values():
+        roots += [name for name in names if name in packages and name not in roots]
+    return roots
+
+
+def _resolve(providers: Mapping[str, list[str]], capability: str) -> list[str]:
+    return providers.get(capability, [])
+
+
+def runtime_closure(
+    packages: Mapping[str, Package], roots: Iterable[str], weak: bool
+) -> dict[str, tuple[str, str] | None]:
+    """Packages reachable from ``roots`` through runtime Requires (and weak deps if ``weak``),
+    each with the (parent, capability) that first reached it; roots map to None."""
+    providers = provider_map(packages)
+    reached: dict[str, tuple[str, str] | None] = {}
+    queue: deque[str] = deque()
+    for root in roots:
+        for name in [root] if root in packages else _resolve(providers, root):
+            if name not in reached:
+                reached[name] = None
+                queue.append(name)
+    while queue:
+        current = packages[queue.popleft()]
+        needs = current.runtime_requires + (list(current.weak) if weak else [])
+        for capability in needs:
+            for name in _resolve(providers, capability.split(" ")[0]):
+                if name not in reached:
+                    reached[name] = (current.name, capability)
+                    queue.append(name)
+    return reached
+
+
+# The filesystem layout and the account databases: scriptlets write into their files, so they
+# are image state even when only a %pre asked for them. gpg-pubkey entries are the keys dnf
+# imported from the repositories' gpgkey= (nothing requires them, yet they are the image's trust).
+NEVER_PRUNED = frozenset({"setup", "filesystem", "basesystem", "gpg-pubkey"})
+
+
+def install_time_only(
+    packages: Mapping[str, Package], roots: Iterable[str], weak: bool
+) -> list[str]:
+    """Installed packages no runtime dependency of the recipe's packages reaches."""
+    keep = runtime_closure(packages, roots, weak)
+    return sorted(name for name in packages if name not in keep and name not in NEVER_PRUNED)
+
+
+def why(reached: Mapping[str, tuple[str, str] | None], name: str) -> str:
+    """'nginx -> openssl-libs (libssl.so.3()(64bit))': the chain from a requested package."""
+    if name not in reached:
+        return f"{name} (no runtime dependency reaches it: a scriptlet needed it)"
+    chain: list[str] = []
+    current: str | None = name
+    while current is not None:
+        parent = reached.get(current)
+        if parent is None:
+            chain.append(f"{current} (requested)")
+            break
+        chain.append(f"{current} ({parent[1]})")
+        current = parent[0]
+    return " <- ".join(chain)
