@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from plans import planned
 
+from buildahpy.api import validate
 from buildahpy.api.config import ImageConfig
 from buildahpy.errors import BuildError
 from buildahpy.host import buildah, dnf
@@ -78,7 +79,7 @@ def test_weak_deps_and_docs_on_when_the_recipe_asks(tmp_path: Path) -> None:
 )
 def test_package_names_that_could_become_options_or_shell_are_rejected(bad: str) -> None:
     with pytest.raises(BuildError, match="invalid package name"):
-        dnf.check_packages([bad])
+        validate.check_packages([bad])
 
 
 @pytest.mark.parametrize(
@@ -94,7 +95,7 @@ def test_package_names_that_could_become_options_or_shell_are_rejected(bad: str)
     ],
 )
 def test_ordinary_package_specs_pass(good: str) -> None:
-    assert dnf.check_packages([good]) == [good]
+    assert validate.check_packages([good]) == [good]
 
 
 @pytest.mark.parametrize(

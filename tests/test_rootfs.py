@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from buildahpy.api.validate import image_path
 from buildahpy.build import accounts, scrub
 from buildahpy.build.engine import copied_paths
 from buildahpy.build.packages import owners, path_state
 from buildahpy.errors import BuildError
-from buildahpy.host.rootfs import RootFS, image_path
-from buildahpy.host.rpmdb import Package
+from buildahpy.host.rootfs import RootFS
+from buildahpy.plan.packages import Package
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import must_run
 
+from buildahpy.api import validate
 from buildahpy.build.packages import require_satisfied
 from buildahpy.errors import BuildError
-from buildahpy.host import dnf, rpmdb
+from buildahpy.host import rpmdb
 from buildahpy.plan import specs
 
 BUSYBOX = specs.Installed(
@@ -153,7 +154,7 @@ def test_the_name_a_spec_stands_for_before_anything_is_installed(spec: str, name
     ],
 )
 def test_every_form_dnf_accepts_passes(good: str) -> None:
-    assert dnf.check_packages([good]) == [good]
+    assert validate.check_packages([good]) == [good]
 
 
 @pytest.mark.parametrize(
@@ -162,7 +163,7 @@ def test_every_form_dnf_accepts_passes(good: str) -> None:
 )
 def test_spaces_and_comparisons_only_in_the_name_op_version_form(bad: str) -> None:
     with pytest.raises(BuildError, match="invalid package name"):
-        dnf.check_packages([bad])
+        validate.check_packages([bad])
 
 
 def test_rpm_queries_end_options_before_the_spec() -> None:

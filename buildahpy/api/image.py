@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from buildahpy.api.config import ImageConfig
-from buildahpy.build import accounts
+from buildahpy.api.validate import check_field, check_id, check_name, check_packages, image_path
 from buildahpy.errors import BuildError
-from buildahpy.host.dnf import check_packages
-from buildahpy.host.rootfs import image_path
 
 
 class Engine(Protocol):
@@ -109,19 +107,19 @@ class Image:
         self._engine.symlink(target, link_path)
 
     def add_group(self, name: str, gid: int) -> None:
-        accounts.check_name(name, "group")
-        accounts.check_id(gid, "gid")
+        check_name(name, "group")
+        check_id(gid, "gid")
         self.steps.append(f"group {name} ({gid})")
         self._engine.add_group(name, gid)
 
     def add_user(
         self, name: str, uid: int, gid: int, home: str = "/", shell: str = "/sbin/nologin"
     ) -> None:
-        accounts.check_name(name, "user")
-        accounts.check_id(uid, "uid")
-        accounts.check_id(gid, "gid")
-        accounts.check_field(home, "home")
-        accounts.check_field(shell, "shell")
+        check_name(name, "user")
+        check_id(uid, "uid")
+        check_id(gid, "gid")
+        check_field(home, "home")
+        check_field(shell, "shell")
         self.steps.append(f"user {name} ({uid}:{gid}, {home}, {shell})")
         self._engine.add_user(name, uid, gid, home, shell)
 

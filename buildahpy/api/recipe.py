@@ -17,8 +17,8 @@ from typing import Any
 import attrs
 
 from buildahpy.api.imports import RECIPE_MODULE_PREFIX, fresh_imports, own_file
+from buildahpy.api.options import Minimize
 from buildahpy.errors import RecipeError
-from buildahpy.plan.minimize import Minimize
 
 # The reference grammar of containers/image (docker/distribution "reference"), lower-case name,
 # optional registry host[:port], optional tag; digests are not valid build targets.

@@ -5,33 +5,8 @@ Pure text functions plus one writer that goes through the confined RootFS.
 
 from __future__ import annotations
 
-import re
-
 from buildahpy.errors import BuildError
 from buildahpy.host.rootfs import RootFS
-
-_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,30}\$?$")
-_MAX_ID = 2**32 - 2
-
-
-def check_name(name: object, what: str) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise BuildError(
-            f"invalid {what} name {name!r}: use lower-case letters, digits, '_' or '-'"
-        )
-    return name
-
-
-def check_id(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_ID:
-        raise BuildError(f"invalid {what} {value!r}: expected a whole number 0..{_MAX_ID}")
-    return value
-
-
-def check_field(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value.startswith("/") or any(c in value for c in ":\n\0"):
-        raise BuildError(f"invalid {what} {value!r}: expected an absolute path without ':'")
-    return value
 
 
 def _entries(text: str) -> list[list[str]]:

@@ -14,8 +14,9 @@ import attrs
 from buildahpy.api.image import Image
 from buildahpy.api.recipe import Recipe
 from buildahpy.build import sizes
-from buildahpy.host import cache, rpmdb
+from buildahpy.host import cache
 from buildahpy.host.rootfs import RootFS
+from buildahpy.plan.packages import Package
 from buildahpy.plan.plan import Options, Plan
 
 
@@ -63,8 +64,8 @@ class Context:
     satisfied: dict[str, list[str]] = attrs.Factory(dict)  # spec -> packages, final rpmdb
     touched: set[str] = attrs.Factory(set)  # image paths the recipe wrote, copied or linked
     hidden: list[str] = attrs.Factory(list)
-    pruned: list[rpmdb.Package] = attrs.Factory(list)
-    installed: dict[str, rpmdb.Package] = attrs.Factory(dict)
+    pruned: list[Package] = attrs.Factory(list)
+    installed: dict[str, Package] = attrs.Factory(dict)
     report: sizes.SizeReport | None = None
     options: Options = attrs.Factory(Options)
     extras: Extras = attrs.Factory(Extras)

@@ -16,6 +16,7 @@ from buildahpy.host import dnf, rpmdb
 from buildahpy.host.rootfs import RootFS
 from buildahpy.log import get_logger
 from buildahpy.plan import minimize
+from buildahpy.plan.packages import Package
 from buildahpy.plan.plan import Plan
 
 
@@ -69,7 +70,7 @@ def resolution_bytes(
         return sum(p.size for p in rpmdb.query(root, plan.rpmdb_path, env).values())
 
 
-def changed_files(rootfs: RootFS, package: rpmdb.Package) -> list[str]:
+def changed_files(rootfs: RootFS, package: Package) -> list[str]:
     """Files of ``package`` that differ from the package (size or mtime): a scriptlet or the
     recipe wrote into them, so they are image state and the package stays."""
     changed = []
@@ -82,7 +83,7 @@ def changed_files(rootfs: RootFS, package: rpmdb.Package) -> list[str]:
     return changed
 
 
-def owners(packages: Mapping[str, rpmdb.Package], paths: Collection[str]) -> list[str]:
+def owners(packages: Mapping[str, Package], paths: Collection[str]) -> list[str]:
     """Packages whose file lists hold one of ``paths``."""
     return sorted(name for name, p in packages.items() if any(f[0] in paths for f in p.files))
 
@@ -112,7 +113,7 @@ def prune(
     satisfied: Mapping[str, Sequence[str]],
     base: Sequence[str],
     touched: Collection[str] = (),
-) -> list[rpmdb.Package]:
+) -> list[Package]:
     """Erase packages only a scriptlet needed (and their rpmdb entries); return what went.
 
     Kept, with everything they need at runtime: the packages that satisfy the recipe's specs,

@@ -25,13 +25,13 @@ from buildahpy.build.checks import check_image
 from buildahpy.build.context import NO_EXTRAS, BuildResult, Context, Extras
 from buildahpy.build.engine import LiveEngine, check_host_paths
 from buildahpy.errors import BuildahpyError, BuildError, CommandError
-from buildahpy.fleet.inputs import LABEL_INPUTS, LABEL_PACKAGES
 from buildahpy.host import buildah, cache, dnf, rpmdb, userns
 from buildahpy.host.rootfs import RootFS
 from buildahpy.host.tools import base_env
 from buildahpy.log import get_logger, step
 from buildahpy.plan import minimize
 from buildahpy.plan.distro import HostRelease
+from buildahpy.plan.labels import LABEL_INPUTS, LABEL_PACKAGES
 from buildahpy.plan.plan import Options, dnf_conf, make_plan, rpm_macros
 from buildahpy.privilege import gc
 from buildahpy.unwind import UnwindStack

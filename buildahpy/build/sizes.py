@@ -15,7 +15,7 @@ from pathlib import Path
 
 import attrs
 
-from buildahpy.host.rpmdb import Package, doc_or_lang_bytes
+from buildahpy.plan.packages import Package, doc_or_lang_bytes
 
 
 def human_size(size: float) -> str:

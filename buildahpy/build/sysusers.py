@@ -23,6 +23,7 @@ from pathlib import Path
 
 import attrs
 
+from buildahpy.api import validate
 from buildahpy.build import accounts
 from buildahpy.errors import BuildahpyError, BuildError
 from buildahpy.host.rootfs import RootFS
@@ -102,17 +103,17 @@ def _parse_line(line: str, source: str) -> Entry | None:
     name, ident = fields[1], _field(fields, 2, "-")
     if kind == "r":
         return Entry("r", "-", ident, source=source)
-    accounts.check_name(name, "user" if kind in ("u", "m") else "group")
+    validate.check_name(name, "user" if kind in ("u", "m") else "group")
     if kind == "m":
-        accounts.check_name(ident, "group")
+        validate.check_name(ident, "group")
         return Entry("m", name, ident, source=source)
     if kind == "g":
         return Entry("g", name, ident, source=source)
     gecos = _field(fields, 3, "")
     if any(c in gecos for c in ":\n"):
         raise BuildError(f"{source}: GECOS of user '{name}' must not contain ':'")
-    home = accounts.check_field(_field(fields, 4, "/"), "home directory")
-    shell = accounts.check_field(_field(fields, 5, NOLOGIN if ident != "0" else "/bin/sh"), "shell")
+    home = validate.check_field(_field(fields, 4, "/"), "home directory")
+    shell = validate.check_field(_field(fields, 5, NOLOGIN if ident != "0" else "/bin/sh"), "shell")
     return Entry("u", name, ident, gecos, home, shell, source)
 
 
@@ -176,7 +177,7 @@ Owner = Callable[[str], tuple[int, int] | None]
 
 def _number(text: str, entry: Entry) -> int:
     try:
-        return accounts.check_id(int(text), "id")
+        return validate.check_id(int(text), "id")
     except ValueError:
         raise BuildError(f"{entry.source}: invalid id {text!r} for '{entry.name}'") from None
 

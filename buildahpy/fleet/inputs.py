@@ -33,10 +33,6 @@ from buildahpy.log import get_logger
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.plan import HOST_REPOSDIRS, Options, host_repo_files, substitute
 
-LABEL_INPUTS = "io.buildahpy.inputs"
-LABEL_PACKAGES = "io.buildahpy.packages"
-LABEL_BASE = "io.buildahpy.base"
-
 _FETCH_TIMEOUT = 20.0
 
 

@@ -29,6 +29,7 @@ from buildahpy.host import buildah, cache, dnf
 from buildahpy.host.tools import run
 from buildahpy.log import get_logger, step
 from buildahpy.plan.distro import HostRelease, resolve_target
+from buildahpy.plan.labels import LABEL_INPUTS, LABEL_PACKAGES
 from buildahpy.plan.plan import Options, dnf_vars
 
 
@@ -41,7 +42,7 @@ class LocalImage:
 
     @property
     def packages(self) -> tuple[str, ...]:
-        return tuple(self.labels.get(inputs.LABEL_PACKAGES, "").split())
+        return tuple(self.labels.get(LABEL_PACKAGES, "").split())
 
 
 def index_images(raw: Sequence[Mapping[str, object]]) -> dict[str, LocalImage]:
@@ -131,7 +132,7 @@ class Preparer:
             digest is not None
             and not (self.settings.rebuild and node.role == TARGET)
             and current is not None
-            and current.labels.get(inputs.LABEL_INPUTS) == digest
+            and current.labels.get(LABEL_INPUTS) == digest
         ):
             return Decision(up_to_date=current, inputs=digest)
         extras = Extras(

@@ -12,7 +12,8 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from buildahpy.errors import BuildError, CommandError
+from buildahpy.api.validate import check_packages
+from buildahpy.errors import CommandError
 from buildahpy.host.tools import run, which
 
 if TYPE_CHECKING:
@@ -20,28 +21,6 @@ if TYPE_CHECKING:
 
 DNF4 = "dnf4"
 DNF5 = "dnf5"
-
-# Package specs dnf understands: names, name-version[-release][.arch], name.arch, globs over
-# them, provides such as /usr/bin/sh, pkgconfig(x) or libssl.so.3()(64bit), and "name OP version"
-# (glibc >= 2.36). No shell metacharacters or control characters, spaces only around the
-# comparison, and never a leading '-', so a recipe's package list can never turn into an option.
-_SPEC_RE = re.compile(r"[A-Za-z0-9_/*?\[][A-Za-z0-9_.+:~^/()*?\[\]-]*")
-_VERSIONED_RE = re.compile(
-    r"[A-Za-z0-9_/][A-Za-z0-9_.+:~^/()-]* (?:<|<=|=|>=|>) [A-Za-z0-9][A-Za-z0-9_.+:~^-]*"
-)
-
-
-def check_packages(packages: Sequence[object]) -> list[str]:
-    checked = []
-    for spec in packages:
-        if (
-            not isinstance(spec, str)
-            or len(spec) > 256
-            or not (_SPEC_RE.fullmatch(spec) or _VERSIONED_RE.fullmatch(spec))
-        ):
-            raise BuildError(f"invalid package name {spec!r}: not a package name or provide")
-        checked.append(spec)
-    return checked
 
 
 def detect_flavour(version_output: str) -> str:

@@ -45,15 +45,6 @@ def _openat2(dirfd: int, path: str, flags: int, mode: int = 0) -> int:
         raise OSError(err, os.strerror(err), path)
 
 
-def image_path(path: str) -> PurePosixPath:
-    """Validate a path inside the image: absolute, not empty, no '..' component."""
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise BuildError(f"image path {path!r} must be an absolute path inside the image")
-    if "\0" in path or ".." in PurePosixPath(path).parts:
-        raise BuildError(f"image path {path!r} must not contain '..' or NUL")
-    return PurePosixPath(path)
-
-
 class RootFS:
     """A mounted rootfs, held open by a directory fd; all edits go through it."""
 

@@ -7,42 +7,14 @@ rpm with the build's private environment so the user's macros never apply.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-
-import attrs
+from collections.abc import Mapping, Sequence
 
 from buildahpy.errors import CommandError
 from buildahpy.host.tools import run
 from buildahpy.plan import specs
+from buildahpy.plan.packages import Package
 
-# rpmsense flags (rpm/rpmds.h) of a Requires that only a scriptlet needs: Requires(pre),
-# (post), (preun), (postun), (pretrans), (posttrans), and rpm >= 4.20's (preuntrans) and
-# (postuntrans).
-_SCRIPT_ONLY = (
-    (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 7) | (1 << 5) | (1 << 20) | (1 << 21)
-)
-_RPMLIB = 1 << 24
-_RPMFILE_DOC = 1 << 1
 _SEP = "\x1f"
-
-
-@attrs.frozen
-class Package:
-    name: str
-    nevra: str
-    size: int
-    requires: tuple[tuple[str, int], ...]
-    weak: tuple[str, ...]
-    provides: tuple[str, ...]
-    files: tuple[tuple[str, int, int, str, str, int], ...]  # path size flags state lang mtime
-
-    @property
-    def runtime_requires(self) -> list[str]:
-        return [n for n, f in self.requires if not f & (_SCRIPT_ONLY | _RPMLIB)]
-
-    @property
-    def install_requires(self) -> list[str]:
-        return [n for n, f in self.requires if f & _SCRIPT_ONLY and not f & _RPMLIB]
 
 
 def root_argv(root: str, dbpath: str) -> list[str]:
@@ -106,29 +78,6 @@ def erase(root: str, dbpath: str, names: Sequence[str], env: Mapping[str, str]) 
         env=env,
         hint="cannot prune install-time-only packages",
     )
-
-
-def provider_map(packages: Mapping[str, Package]) -> dict[str, list[str]]:
-    """Capability (provide or file path) -> names of the packages that satisfy it."""
-    providers: dict[str, list[str]] = {}
-    for package in packages.values():
-        for capability in (*package.provides, *(f[0] for f in package.files), package.name):
-            providers.setdefault(capability, []).append(package.name)
-    return providers
-
-
-def doc_or_lang_bytes(packages: Iterable[Package]) -> tuple[int, int]:
-    """Bytes of %doc files and of other-language files that rpm did not install."""
-    docs = langs = 0
-    for package in packages:
-        for _path, size, flags, state, lang, _mtime in package.files:
-            if state != "not installed":
-                continue
-            if flags & _RPMFILE_DOC:
-                docs += size
-            elif lang:
-                langs += size
-    return docs, langs
 
 
 # What rpm says when a query finds nothing (exit 1): on stdout "package X is not installed" or

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import attrs
 
+from buildahpy.api.options import Minimize
 from buildahpy.api.recipe import Recipe
 from buildahpy.errors import UsageError
 from buildahpy.plan.distro import HostRelease, Target, resolve_target
-from buildahpy.plan.minimize import Minimize
 
 HOST_REPOSDIRS = ("/etc/yum.repos.d", "/etc/yum/repos.d", "/etc/distro.repos.d")
 # Given to dnf as varsdir (both flavours) and read by dnf_vars: the one list of vars dirs.

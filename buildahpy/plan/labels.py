@@ -1,0 +1,7 @@
+"""The labels buildahpy writes on every image it builds, and reads back to decide a rebuild.
+
+Always set, so an image never carries its base's values.
+"""
+
+LABEL_INPUTS = "io.buildahpy.inputs"  # the digest of what the image was built from
+LABEL_PACKAGES = "io.buildahpy.packages"  # name-version-release.arch of each package, spaced
