@@ -111,7 +111,7 @@ def recipe_named(name: str) -> Recipe:
 
 
 def job_for(tmp_path: Path, name: str) -> Job:
-    return Job(tmp_path / "f.py", name, Options(), HostRelease("x", "", ()), "dnf4")
+    return Job(name, Options(), HostRelease("x", "", ()), "dnf4")
 
 
 def fake_build(recipe: Recipe, options: Options, **_: object) -> None:

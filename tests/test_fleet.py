@@ -249,7 +249,7 @@ class FakePreparer:
         self.bases[node.name] = base_id
         if node.name in self.up_to_date:
             return Decision(up_to_date=LocalImage(f"old-{node.name}", "", 1, {}), inputs="d")
-        job = Job(node.recipe.file, node.name, Options(), HostRelease("x", "", ()), "dnf4")
+        job = Job(node.name, Options(), HostRelease("x", "", ()), "dnf4")
         return Decision(job=job, inputs="d")
 
 
@@ -436,7 +436,7 @@ def test_inline_executor_builds_one_at_a_time_in_this_process(
 
 
 def job_for(tmp_path: Path, name: str) -> Job:
-    return Job(tmp_path / "f.py", name, Options(), HostRelease("x", "", ()), "dnf4")
+    return Job(name, Options(), HostRelease("x", "", ()), "dnf4")
 
 
 def recipe_named(name: str) -> Recipe:

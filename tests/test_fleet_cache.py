@@ -19,8 +19,9 @@ from buildahpy.api.recipe import load_file
 from buildahpy.build import bases
 from buildahpy.errors import BuildError
 from buildahpy.fleet import inputs, jobs
-from buildahpy.host import buildah, cache, dnf
+from buildahpy.host import buildah, cache, dnf, repomd
 from buildahpy.host.rootfs import RootFS
+from buildahpy.plan import repos
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.plan import Options, Plan
 
@@ -54,7 +55,7 @@ def test_enabled_repos_substitute_dnf_variables(tmp_path: Path) -> None:
         mirrorlist=file:///m/$unknownvar
     """)
     )
-    found = inputs.enabled_repos(
+    found = repos.enabled_repos(
         [repo], {"releasever": "40", "basearch": "x86_64", "contentdir": "pub"}
     )
     assert [(r.id, r.kind, r.url) for r in found] == [
@@ -67,10 +68,10 @@ def test_enabled_repos_substitute_dnf_variables(tmp_path: Path) -> None:
 def test_revision_is_the_sha256_of_repomd_for_baseurl_and_mirrorlist(tmp_path: Path) -> None:
     repo = make_repo(tmp_path, "r", b"<repomd>rev 7</repomd>")
     expected = hashlib.sha256(b"<repomd>rev 7</repomd>").hexdigest()
-    assert inputs.revision(inputs.Repo("r", "baseurl", f"file://{repo}/")) == expected
+    assert repomd.revision(repos.Repo("r", "baseurl", f"file://{repo}/")) == expected
     mirrors = tmp_path / "mirrors.txt"
     mirrors.write_text(f"# comment\n\nfile://{repo}\nfile:///nowhere\n")
-    assert inputs.revision(inputs.Repo("r", "mirrorlist", f"file://{mirrors}")) == expected
+    assert repomd.revision(repos.Repo("r", "mirrorlist", f"file://{mirrors}")) == expected
 
 
 METALINK = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -90,18 +91,18 @@ METALINK = b"""<?xml version="1.0" encoding="utf-8"?>
 
 
 def test_metalink_gives_the_current_repomd_digest_not_an_alternate(tmp_path: Path) -> None:
-    assert inputs.metalink_repomd_sha256(METALINK) == "current"
+    assert repomd.metalink_repomd_sha256(METALINK) == "current"
     path = tmp_path / "metalink.xml"
     path.write_bytes(METALINK)
-    assert inputs.revision(inputs.Repo("f", "metalink", f"file://{path}")) == "current"
+    assert repomd.revision(repos.Repo("f", "metalink", f"file://{path}")) == "current"
 
 
 def test_unreadable_repositories_have_no_revision(tmp_path: Path) -> None:
     good = make_repo(tmp_path, "good")
-    found = inputs.revisions(
+    found = repomd.revisions(
         [
-            inputs.Repo("good", "baseurl", f"file://{good}"),
-            inputs.Repo("gone", "baseurl", f"file://{tmp_path}/gone"),
+            repos.Repo("good", "baseurl", f"file://{good}"),
+            repos.Repo("gone", "baseurl", f"file://{tmp_path}/gone"),
         ]
     )
     assert found["good"] and found["gone"] is None

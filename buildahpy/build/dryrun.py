@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
 from typing import TextIO
 
 from buildahpy.api.image import Image
 from buildahpy.api.recipe import CHECKS
-from buildahpy.build.context import BuildResult
-from buildahpy.build.sizes import human_size
 from buildahpy.host import buildah, dnf
 from buildahpy.plan.plan import Plan, rpm_macros
-
-
-def print_results(results: Sequence[BuildResult], out: TextIO) -> None:
-    rows = [("TAG", "IMAGE ID", "SIZE", "PACKAGES", "SECONDS")]
-    rows += [
-        (r.tag, r.image_id[:12], human_size(r.size), str(len(r.packages)), f"{r.seconds:.1f}")
-        for r in results
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        out.write(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            + "\n"
-        )
 
 
 def print_plan(plan: Plan, image: Image, out: TextIO) -> None:

@@ -91,19 +91,6 @@ def closure(recipes: Sequence[Recipe], wanted: Sequence[Recipe]) -> list[Node]:
     return list(nodes.values())
 
 
-def dependents(nodes: Sequence[Node], name: str) -> list[str]:
-    """Every node that builds (directly or through others) on ``name``."""
-    found: list[str] = []
-    frontier = [name]
-    while frontier:
-        current = frontier.pop()
-        for node in nodes:
-            if node.base_recipe == current and node.name not in found:
-                found.append(node.name)
-                frontier.append(node.name)
-    return found
-
-
 _SHARD_RE = re.compile(r"^(\d+)/(\d+)$")
 
 

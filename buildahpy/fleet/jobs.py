@@ -25,12 +25,13 @@ from buildahpy.errors import BuildahpyError
 from buildahpy.fleet import inputs
 from buildahpy.fleet.graph import TARGET, Node
 from buildahpy.fleet.worker import Job
-from buildahpy.host import buildah, cache, dnf
+from buildahpy.host import buildah, cache, dnf, repomd
 from buildahpy.host.tools import run
 from buildahpy.log import get_logger, step
 from buildahpy.plan.distro import HostRelease, resolve_target
 from buildahpy.plan.labels import LABEL_INPUTS, LABEL_PACKAGES
-from buildahpy.plan.plan import Options, dnf_vars
+from buildahpy.plan.plan import Options
+from buildahpy.plan.repos import dnf_vars, enabled_repos, repo_files
 
 
 @attrs.frozen
@@ -110,8 +111,8 @@ class Preparer:
     def revisions(self, releasever: str) -> dict[str, str | None]:
         if releasever not in self._revisions:
             variables = dnf_vars(releasever)
-            repos = inputs.enabled_repos(inputs.repo_files(self.options), variables)
-            self._revisions[releasever] = inputs.revisions(repos)
+            repos = enabled_repos(repo_files(self.options.repo_files), variables)
+            self._revisions[releasever] = repomd.revisions(repos)
         return self._revisions[releasever]
 
     def external_base(self, reference: str) -> str:
@@ -141,7 +142,6 @@ class Preparer:
             cache=self.snapshot(recipe, releasever, revisions) if self.settings.cache else None,
         )
         job = Job(
-            recipe_file=recipe.file,
             recipe_name=recipe.name,
             options=self.options,
             host=self.host,
@@ -160,7 +160,7 @@ class Preparer:
         found: cache.Snapshot | None = None
         if revisions and all(revisions.values()):
             root = cache.cache_root(self.settings.cache_dir) / self.flavour
-            files = {str(p): p.read_text() for p in inputs.repo_files(self.options)}
+            files = {str(p): p.read_text() for p in repo_files(self.options.repo_files)}
             config = {**files, **{f"repo:{k}": str(v) for k, v in revisions.items()}}
             key = cache.snapshot_key(self.flavour, releasever, config)
             try:

@@ -29,7 +29,6 @@ from buildahpy.unwind import cleanup_failures
 
 @attrs.frozen
 class Job:
-    recipe_file: Path
     recipe_name: str
     options: Options
     host: HostRelease

@@ -277,13 +277,6 @@ class RootFS:
         finally:
             os.close(parent)
 
-    def chmod(self, path: str | PurePosixPath, mode: int) -> None:
-        fd = self.open(path, os.O_RDONLY)
-        try:
-            os.fchmod(fd, mode)
-        finally:
-            os.close(fd)
-
     def chown(self, path: str | PurePosixPath, uid: int, gid: int) -> None:
         fd = self.open(path, os.O_RDONLY)
         try:

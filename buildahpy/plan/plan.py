@@ -7,11 +7,7 @@ that names the build. Nothing here starts a process or writes a file.
 
 from __future__ import annotations
 
-import configparser
 import hashlib
-import platform
-import re
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import attrs
@@ -20,11 +16,7 @@ from buildahpy.api.options import Minimize
 from buildahpy.api.recipe import Recipe
 from buildahpy.errors import UsageError
 from buildahpy.plan.distro import HostRelease, Target, resolve_target
-
-HOST_REPOSDIRS = ("/etc/yum.repos.d", "/etc/yum/repos.d", "/etc/distro.repos.d")
-# Given to dnf as varsdir (both flavours) and read by dnf_vars: the one list of vars dirs.
-HOST_VARSDIRS = ("/etc/dnf/vars", "/etc/yum/vars")
-_BASEARCH = {"i686": "i386", "i586": "i386", "armv7l": "armhfp", "armv7hl": "armhfp"}
+from buildahpy.plan.repos import HOST_VARSDIRS, host_reposdirs, repo_files, repo_ids
 
 
 @attrs.frozen
@@ -35,7 +27,6 @@ class Options:
     distro: str | None = None
     releasever: str | None = None
     dnf_command: str = "dnf"
-    keep: bool = False
     explain: bool = False
 
 
@@ -76,53 +67,6 @@ class Plan:
         return f"buildahpy-{self.recipe_name.replace('_', '-').lower()}-{self.digest[:12]}"
 
 
-def repo_ids(paths: tuple[Path, ...]) -> tuple[str, ...]:
-    """The repository ids a set of .repo files defines; a broken file is a usage error."""
-    ids: list[str] = []
-    for path in paths:
-        parser = configparser.RawConfigParser(strict=False)
-        try:
-            with path.open() as handle:
-                parser.read_file(handle)
-        except (OSError, configparser.Error) as exc:
-            raise UsageError(f"--repo-file {path}: cannot read it as a .repo file: {exc}") from None
-        sections = [s for s in parser.sections() if s != "main"]
-        if not sections:
-            raise UsageError(f"--repo-file {path}: defines no repository section")
-        ids.extend(sections)
-    return tuple(ids)
-
-
-def host_repo_files(reposdirs: tuple[str, ...]) -> tuple[Path, ...]:
-    return tuple(sorted(p for d in reposdirs for p in Path(d).glob("*.repo")))
-
-
-def dnf_vars(releasever: str, varsdirs: Iterable[str] = HOST_VARSDIRS) -> dict[str, str]:
-    """The variables dnf substitutes in .repo files, read as dnf reads the varsdirs it is given
-    (dnf 4.14 ``Substitutions.update_from_etc``, dnf5 ``Vars::load``): a file per variable, its
-    first line without the newline, a later directory over an earlier one, a file over the
-    detected arch, the releasever given over any file."""
-    machine = platform.machine()
-    found = {"arch": machine, "basearch": _BASEARCH.get(machine, machine)}
-    for directory in varsdirs:
-        path = Path(directory)
-        for var in sorted(path.iterdir()) if path.is_dir() else ():
-            if var.is_file():
-                with var.open(errors="replace") as handle:
-                    found[var.name] = handle.readline().removesuffix("\n")
-    return {**found, "releasever": releasever}
-
-
-def substitute(text: str, variables: Mapping[str, str]) -> str:
-    """dnf's $var and ${var}; the longest known name wins, unknown ones stay as written."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return variables.get(name, match.group(0))
-
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", replace, text)
-
-
 def make_plan(
     recipe: Recipe,
     options: Options,
@@ -140,14 +84,10 @@ def make_plan(
         recipe_releasever=recipe.releasever,
         host=host,
     )
-    if options.repo_files:
-        reposdirs: tuple[str, ...] = (f"{workdir}/repos.d",)
-        files = options.repo_files
-    else:
-        reposdirs = tuple(d for d in HOST_REPOSDIRS if Path(d).is_dir())
-        files = host_repo_files(reposdirs)
-        if not files:
-            raise UsageError("the host defines no dnf repositories; pass --repo-file PATH")
+    files = repo_files(options.repo_files)
+    reposdirs = (f"{workdir}/repos.d",) if options.repo_files else host_reposdirs()
+    if not files:
+        raise UsageError("the host defines no dnf repositories; pass --repo-file PATH")
     ids = repo_ids(files)
     digest_input = "\n".join(
         [
