@@ -19,13 +19,14 @@ from buildahpy import log
 from buildahpy.api.recipe import Recipe, load_file
 from buildahpy.build import engine
 from buildahpy.build import pipeline as build_mod
-from buildahpy.build.context import Context
+from buildahpy.build.context import NO_EXTRAS, Context, Setup
 from buildahpy.errors import BuildError, CommandError, RecipeError
 from buildahpy.fleet.fleet import Entry, ForkExecutor, InlineExecutor, decide_ready, finish
 from buildahpy.fleet.graph import Node
 from buildahpy.fleet.jobs import Decision
 from buildahpy.fleet.progress import LogProgress
 from buildahpy.fleet.worker import Job, Outcome, run_job
+from buildahpy.host.rootfs import RootFS
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.plan import Options
 from buildahpy.unwind import UnwindStack, cleanup_failures
@@ -267,9 +268,9 @@ def test_a_batched_install_that_fails_later_names_the_line_that_asked_for_it(
     monkeypatch.setattr(engine, "install_packages", not_found)
     monkeypatch.setattr(engine.LiveEngine, "_edit", lambda self, *_: self.flush())
     entry = helper_recipe(helper_dir, "ngnix", after)
-    ctx = Context(recipe=entry, plan=sample_plan(), stack=ExitStack(), env={})
-    with pytest.raises(BuildError) as caught:
-        build_mod.run_recipe(ctx)
+    setup = Setup(entry, Options(), sample_plan(), NO_EXTRAS, {}, ExitStack(), "buildahpy-x")
+    with RootFS(helper_dir) as root, pytest.raises(BuildError) as caught:
+        build_mod.run_recipe(build_mod.record_base(setup, root))
     assert str(caught.value) == (
         "app.py:7 (common.py:3): package not found in the enabled repositories: ngnix"
     )

@@ -61,12 +61,12 @@ class Image:
         self._engine = engine
         self.steps: list[str] = []
         self.config_value = ImageConfig()
-        self.installed: list[str] = []
+        self.specs: list[str] = []
         self.removed: list[str] = []
 
     def install(self, *packages: str) -> None:
         names = check_packages(packages)
-        self.installed += names
+        self.specs += names
         self.steps.append(f"install {' '.join(names)}")
         self._engine.install(names)
 

@@ -72,7 +72,7 @@ def runtime(config: ImageConfig, base: Mapping[str, object] | None = None) -> Ru
 
 def check_image(ctx: Context) -> None:
     """Run the checks on the mounted image; a failure is a BuildError naming the check."""
-    config = ctx.image.config_value if ctx.image else ImageConfig()
+    config = ctx.image.config_value
     with step("check"):
         scratch = ctx.plan.base_image == "scratch"
         base = {} if scratch else buildah.container_config(ctx.container)

@@ -1,13 +1,16 @@
-"""What one build is (its result) and what exists while it runs (its context).
+"""What one build is (its result), what was decided before it started (its setup), and what
+exists while it runs (its context).
 
-The plan is what was asked for (plan.py, frozen); the context holds the run state: the working
-container, the mounted rootfs and the base's packages (known from the mount on), the specs the
-recipe installed and the image paths it edited so far.
+The setup is frozen: the recipe, the options, the plan (cachedir and working container's name
+included) and what the fleet decided. The context exists from the moment the rootfs is mounted
+and the base's packages are read, so no step has to ask whether they are there yet.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -18,6 +21,9 @@ from buildahpy.host import cache
 from buildahpy.host.rootfs import RootFS
 from buildahpy.plan.packages import Package
 from buildahpy.plan.plan import Options, Plan
+
+if TYPE_CHECKING:
+    from buildahpy.build.engine import LiveEngine
 
 
 @attrs.frozen
@@ -44,39 +50,64 @@ class Extras:
 NO_EXTRAS = Extras()
 
 
-@attrs.define
-class Context:
-    """Run state of one build (the plan is what was asked; this is what exists)."""
+@attrs.frozen
+class Setup:
+    """Everything decided before the working container exists; nothing here changes later."""
 
     recipe: Recipe
+    options: Options
     plan: Plan
-    stack: ExitStack
-    env: dict[str, str]
-    container: str = ""
-    root: RootFS | None = None
-    image: Image | None = None
-    pending: list[str] = attrs.Factory(list)
-    packages: tuple[str, ...] = ()
-    image_id: str = ""
-    tagged: bool = False
-    base_names: list[str] | None = None  # set by build.record_base right after the mount
+    extras: Extras
+    env: Mapping[str, str]  # the private environment dnf and rpm run with
+    stack: ExitStack  # the undo of every acquire, in reverse order
+    container: str  # the working container's name, claimed by a lock (gc.claim)
+
+
+@attrs.define
+class Context:
+    """Run state of one build, from the mount on (``setup`` is what was decided before)."""
+
+    setup: Setup
+    rootfs: RootFS
+    base_packages: tuple[str, ...]  # what the base image came with (none for scratch)
+    engine: LiveEngine = attrs.field(init=False)  # carries out the recipe's calls
+    image: Image = attrs.field(init=False)  # the recipe's ``image``, on that engine
+    batched: list[str] = attrs.Factory(list)  # specs asked for, not yet given to dnf
     requested: list[str] = attrs.Factory(list)  # specs installed and not removed again
     satisfied: dict[str, list[str]] = attrs.Factory(dict)  # spec -> packages, final rpmdb
     touched: set[str] = attrs.Factory(set)  # image paths the recipe wrote, copied or linked
-    hidden: list[str] = attrs.Factory(list)
+    hidden: list[str] = attrs.Factory(list)  # large providers kept out of the transactions
     pruned: list[Package] = attrs.Factory(list)
-    installed: dict[str, Package] = attrs.Factory(dict)
+    rpmdb: dict[str, Package] = attrs.Factory(dict)  # the finished image's packages, by name
+    packages: tuple[str, ...] = ()  # their name-version-release.arch, sorted
     report: sizes.SizeReport | None = None
-    options: Options = attrs.Factory(Options)
-    extras: Extras = attrs.Factory(Extras)
+    image_id: str = ""
+    tagged: bool = False
 
     @property
-    def rootfs(self) -> RootFS:
-        assert self.root is not None, "rootfs used before mount"
-        return self.root
+    def recipe(self) -> Recipe:
+        return self.setup.recipe
 
     @property
-    def base_packages(self) -> list[str]:
-        """The packages the base image came with (none for scratch)."""
-        assert self.base_names is not None, "base packages used before the base was mounted"
-        return self.base_names
+    def options(self) -> Options:
+        return self.setup.options
+
+    @property
+    def plan(self) -> Plan:
+        return self.setup.plan
+
+    @property
+    def extras(self) -> Extras:
+        return self.setup.extras
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self.setup.env
+
+    @property
+    def stack(self) -> ExitStack:
+        return self.setup.stack
+
+    @property
+    def container(self) -> str:
+        return self.setup.container

@@ -23,7 +23,7 @@ def print_plan(plan: Plan, image: Image, out: TextIO) -> None:
         f"  repositories: {', '.join(plan.repo_ids)} (from {', '.join(plan.reposdirs)})",
         f"  rpmdb: {plan.rpmdb_path}",
         f"  rpm macros: {'; '.join(rpm_macros(plan).splitlines())}",
-        f"  packages: {' '.join(image.installed) or '(none)'}",
+        f"  packages: {' '.join(image.specs) or '(none)'}",
     ]
     if image.removed:
         lines.append(f"  removed: {' '.join(image.removed)}")
@@ -34,8 +34,8 @@ def print_plan(plan: Plan, image: Image, out: TextIO) -> None:
     lines += [f"    {entry}" for entry in image.steps] or ["    (none)"]
     lines.append("  commands:")
     commands = [buildah.from_argv(name, plan.base_image), ["buildah", "mount", name]]
-    if image.installed:
-        commands.append(dnf.install_argv(plan, root, image.installed))
+    if image.specs:
+        commands.append(dnf.install_argv(plan, root, image.specs))
     if image.removed:
         commands.append(dnf.remove_argv(plan, root, image.removed))
     commands += [

@@ -18,7 +18,9 @@ from buildahpy.build import packages as packages_mod
 from buildahpy.build.context import Context
 from buildahpy.errors import BuildError
 from buildahpy.host import buildah, dnf, rpmdb
+from buildahpy.host.rootfs import RootFS
 from buildahpy.log import get_logger, step
+from buildahpy.plan.plan import Plan
 
 
 class LiveEngine:
@@ -29,8 +31,8 @@ class LiveEngine:
         self.site = traceback.StackSummary()  # where the recipe asked for the pending batch
 
     def flush(self) -> None:
-        if self.ctx.pending:
-            packages, self.ctx.pending = self.ctx.pending, []
+        if self.ctx.batched:
+            packages, self.ctx.batched = self.ctx.batched, []
             try:
                 install_packages(self.ctx, packages)
                 add_declared_users(self.ctx)
@@ -39,12 +41,12 @@ class LiveEngine:
                 raise
 
     def install(self, packages: list[str]) -> None:
-        if not self.ctx.pending:
+        if not self.ctx.batched:
             self.site = traceback.StackSummary.extract(
                 traceback.walk_stack(None), lookup_lines=False
             )
             self.site.reverse()
-        self.ctx.pending += packages
+        self.ctx.batched += packages
 
     def remove(self, packages: list[str]) -> None:
         self.flush()
@@ -124,14 +126,14 @@ def copied_paths(source: Path, dest: str) -> list[str]:
     return paths
 
 
-def check_host_paths(ctx: Context, *, dnf: bool = True) -> None:
+def check_host_paths(plan: Plan, rootfs: RootFS, *, dnf: bool = True) -> None:
     """Our own edits are confined (rootfs.py); the host's dnf and rpm are not: they open their
     caches, logs and rpmdb under the mountpoint as host paths and follow links on the host. A
     link planted by a package's scriptlet or a base image would lead them out: stop first."""
-    allowed = [ctx.plan.cachedir] if ctx.plan.cachedir else []  # cache.link_into's own link
+    allowed = [plan.cachedir] if plan.cachedir else []  # cache.link_into's own link
     tool = "dnf" if dnf else "rpm"
-    for path in scrub.host_tool_paths(ctx.plan.rpmdb_path, dnf=dnf):
-        escape = ctx.rootfs.host_escape(path, allowed)
+    for path in scrub.host_tool_paths(plan.rpmdb_path, dnf=dnf):
+        escape = rootfs.host_escape(path, allowed)
         if escape:
             raise BuildError(
                 f"the image's {escape[0]} leads out of the image (to {escape[1]} on the host); "
@@ -140,12 +142,12 @@ def check_host_paths(ctx: Context, *, dnf: bool = True) -> None:
 
 
 def install_packages(ctx: Context, packages: list[str]) -> None:
-    check_host_paths(ctx)
+    check_host_paths(ctx.plan, ctx.rootfs)
     with step("dnf install", packages=" ".join(packages)):
         root = str(ctx.rootfs.path)
         has_db = ctx.rootfs.exists(ctx.plan.rpmdb_path)
         installed = packages_mod.installed_names(ctx.plan, root, ctx.env, has_db)
-        named = ctx.image.installed if ctx.image else packages
+        named = ctx.image.specs
         hidden = packages_mod.install(ctx.plan, root, ctx.env, packages, named, installed)
         ctx.hidden += [name for name in hidden if name not in ctx.hidden]
     ctx.requested += [spec for spec in dict.fromkeys(packages) if spec not in ctx.requested]
@@ -163,7 +165,7 @@ def remove_packages(ctx: Context, packages: list[str]) -> None:
     """A spec the recipe installed stops being required once a remove() names the packages
     that satisfied it; one that a remove takes along as a dependent is still required (and the
     build fails at the end, see packages.require_satisfied)."""
-    check_host_paths(ctx)
+    check_host_paths(ctx.plan, ctx.rootfs)
     root = str(ctx.rootfs.path)
     with step("dnf remove", packages=" ".join(packages)):
         asked = [*ctx.requested, *packages] if ctx.requested else []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,17 +21,17 @@ from buildahpy.api.recipe import Recipe, where_in
 from buildahpy.build import bases, scrub, sizes, sysusers
 from buildahpy.build import packages as packages_mod
 from buildahpy.build.checks import check_image
-from buildahpy.build.context import NO_EXTRAS, BuildResult, Context, Extras
+from buildahpy.build.context import NO_EXTRAS, BuildResult, Context, Extras, Setup
 from buildahpy.build.engine import LiveEngine, check_host_paths
 from buildahpy.errors import BuildahpyError, BuildError, CommandError
-from buildahpy.host import buildah, cache, dnf, rpmdb, userns
+from buildahpy.host import buildah, cache, dnf, rpmdb
+from buildahpy.host import workdir as workdir_mod
 from buildahpy.host.rootfs import RootFS
-from buildahpy.host.tools import base_env
 from buildahpy.log import get_logger, step
 from buildahpy.plan import minimize
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.labels import LABEL_INPUTS, LABEL_PACKAGES
-from buildahpy.plan.plan import Options, dnf_conf, make_plan, rpm_macros
+from buildahpy.plan.plan import Options, make_plan
 from buildahpy.privilege import gc
 from buildahpy.unwind import UnwindStack
 
@@ -47,16 +46,16 @@ def build(
 ) -> BuildResult:
     started = time.monotonic()
     with UnwindStack() as stack, step("build", recipe=recipe.name, tag=recipe.tag):
-        ctx = prepare_workdir(stack, recipe, options, host, flavour, extras)
-        claim_name(ctx)
-        create_container(ctx)
-        mount_rootfs(ctx)
-        check_base(ctx)
-        record_base(ctx)
+        setup = prepare_workdir(stack, recipe, options, host, flavour, extras)
+        claim_name(setup)
+        create_container(setup)
+        root = mount_rootfs(setup)
+        check_base(setup, root)
+        ctx = record_base(setup, root)
         attach_cache(ctx)
         run_recipe(ctx)
         harvest_cache(ctx)
-        check_host_paths(ctx, dnf=False)
+        check_host_paths(ctx.plan, ctx.rootfs, dnf=False)
         prune_packages(ctx)
         finish_rpmdb(ctx)
         scrub_leftovers(ctx)
@@ -87,9 +86,11 @@ def prepare_workdir(
     host: HostRelease,
     flavour: str,
     extras: Extras = NO_EXTRAS,
-) -> Context:
-    """A private host directory: dnf.conf, the chosen .repo files, HOME with our rpm macros."""
-    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="buildahpy-")))
+) -> Setup:
+    """Decide everything before anything exists: the plan, the working container's name (the
+    plan's prefix and a random part) and the build's private dnf cachedir; write dnf.conf, the
+    chosen .repo files and HOME with our rpm macros into a private host directory."""
+    workdir = workdir_mod.make(stack)
     plan = make_plan(
         recipe,
         options,
@@ -98,68 +99,63 @@ def prepare_workdir(
         workdir=str(workdir),
         base_image=extras.base_image,
     )
-    (workdir / "dnf.conf").write_text(dnf_conf(plan))
-    if options.repo_files:
-        (workdir / "repos.d").mkdir()
-        for index, source in enumerate(options.repo_files):
-            (workdir / "repos.d" / f"{index:02d}-{source.name}").write_bytes(source.read_bytes())
-    home = Path(plan.home)
-    home.mkdir()
-    macros = rpm_macros(
-        plan, rootless=userns.in_user_namespace(), sysusers_helper=sysusers.helper_command()
-    )
-    (home / ".rpmmacros").write_text(macros)
-    env = base_env({"HOME": plan.home})
-    env.pop("XDG_CONFIG_HOME", None)  # rpm >= 4.19 also reads $XDG_CONFIG_HOME/rpm/macros
-    return Context(recipe=recipe, plan=plan, stack=stack, env=env, options=options, extras=extras)
+    container = f"{plan.container_prefix}-{secrets.token_hex(3)}"
+    if extras.cache is not None:
+        plan = attrs.evolve(plan, cachedir=str(cache.build_cache_path(extras.cache, container)))
+    env = workdir_mod.fill(plan, options.repo_files, sysusers.helper_command())
+    return Setup(recipe, options, plan, extras, env, stack, container)
 
 
-def claim_name(ctx: Context) -> None:
-    """Name the working container and lock the name while this build lives, so that a later
-    run can tell the container of a killed build from one in use (gc.py)."""
-    ctx.container = f"{ctx.plan.container_prefix}-{secrets.token_hex(3)}"
-    ctx.stack.enter_context(gc.claim(ctx.container))
+def claim_name(setup: Setup) -> None:
+    """Lock the working container's name while this build lives, so that a later run can tell
+    the container of a killed build from one in use (gc.py)."""
+    setup.stack.enter_context(gc.claim(setup.container))
 
 
-def create_container(ctx: Context) -> None:
+def create_container(setup: Setup) -> None:
     with step("create container"):
-        buildah.create(ctx.container, ctx.plan.base_image)
-        ctx.stack.callback(buildah.remove, ctx.container)
+        buildah.create(setup.container, setup.plan.base_image)
+        setup.stack.callback(buildah.remove, setup.container)
 
 
-def mount_rootfs(ctx: Context) -> None:
-    mountpoint = buildah.mount(ctx.container)
-    ctx.stack.callback(buildah.umount, ctx.container)
-    ctx.root = RootFS(Path(mountpoint))
-    ctx.stack.callback(ctx.root.close)
-    get_logger().debug("mounted", container=ctx.container, mountpoint=mountpoint)
+def mount_rootfs(setup: Setup) -> RootFS:
+    mountpoint = buildah.mount(setup.container)
+    setup.stack.callback(buildah.umount, setup.container)
+    root = RootFS(Path(mountpoint))
+    setup.stack.callback(root.close)
+    get_logger().debug("mounted", container=setup.container, mountpoint=mountpoint)
+    return root
 
 
-def check_base(ctx: Context) -> None:
+def check_base(setup: Setup, root: RootFS) -> None:
     """dnf installs only what the base lacks because it reads the base's rpmdb: where we look."""
-    if ctx.plan.base_image != "scratch":
-        bases.check_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path, ctx.recipe.base or ctx.plan.base_image)
+    plan = setup.plan
+    if plan.base_image != "scratch":
+        bases.check_rpmdb(root, plan.rpmdb_path, setup.recipe.base or plan.base_image)
 
 
-def record_base(ctx: Context) -> None:
+def record_base(setup: Setup, root: RootFS) -> Context:
     """The base's packages, read as soon as it is mounted: pruning keeps them, whatever the
-    recipe does (one that never installs, or starts with remove(), keeps the rest of its base)."""
-    ctx.base_names = []
-    if ctx.plan.base_image == "scratch" or not ctx.rootfs.exists(ctx.plan.rpmdb_path):
-        return
-    check_host_paths(ctx, dnf=False)
-    ctx.base_names = packages_mod.installed_names(ctx.plan, str(ctx.rootfs.path), ctx.env, True)
-    get_logger().debug("base packages", count=len(ctx.base_names))
+    recipe does (one that never installs, or starts with remove(), keeps the rest of its base).
+    From here on the build's run state exists, with the recipe's ``image`` on a live engine."""
+    plan, names = setup.plan, tuple[str, ...]()
+    if plan.base_image != "scratch" and root.exists(plan.rpmdb_path):
+        check_host_paths(plan, root, dnf=False)
+        names = tuple(packages_mod.installed_names(plan, str(root.path), setup.env, True))
+        get_logger().debug("base packages", count=len(names))
+    ctx = Context(setup, root, names)
+    ctx.engine = LiveEngine(ctx)
+    ctx.image = Image(ctx.engine)
+    return ctx
 
 
 def attach_cache(ctx: Context) -> None:
-    """Give dnf a private cachedir on the host, filled from the shared cache (see cache.py)."""
+    """Fill the build's private cachedir from the shared cache (see cache.py)."""
     snapshot = ctx.extras.cache
     if snapshot is None:
         return
     work = cache.open_build_cache(snapshot, ctx.container)
     ctx.stack.callback(cache.close_build_cache, work)
-    ctx.plan = attrs.evolve(ctx.plan, cachedir=str(work))
     if ctx.plan.dnf_flavour == dnf.DNF4:
         cache.link_into(ctx.rootfs, work)
 
@@ -171,12 +167,10 @@ def harvest_cache(ctx: Context) -> None:
 
 def run_recipe(ctx: Context) -> None:
     """Call the recipe function; an error it causes names the recipe's file and line."""
-    engine = LiveEngine(ctx)
-    ctx.image = Image(engine)
     with step("recipe"):
         try:
             ctx.recipe.func(ctx.image)
-            engine.flush()
+            ctx.engine.flush()
         except BuildahpyError as exc:
             exc.args = (f"{where_in(exc, ctx.recipe.file)}: {exc}",)
             raise
@@ -202,9 +196,9 @@ def finish_rpmdb(ctx: Context) -> None:
     before the rpmdb is tidied: a query after that would leave its -shm file in the image)."""
     if ctx.rootfs.exists(ctx.plan.rpmdb_path):
         root, dbpath = str(ctx.rootfs.path), ctx.plan.rpmdb_path
-        ctx.installed = rpmdb.query(root, dbpath, ctx.env)
+        ctx.rpmdb = rpmdb.query(root, dbpath, ctx.env)
         ctx.satisfied = rpmdb.satisfying(root, dbpath, ctx.requested, ctx.env)
-    ctx.packages = tuple(sorted(p.nevra for p in ctx.installed.values()))
+    ctx.packages = tuple(sorted(p.nevra for p in ctx.rpmdb.values()))
     scrub.tidy_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
     scrub.link_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
 
@@ -217,9 +211,9 @@ def check_requested(ctx: Context) -> None:
 def measure_sizes(ctx: Context) -> None:
     """What is in the image and what minimising saved (see sizes.py); --explain adds why."""
     table = minimize.preference_table(dict(ctx.plan.minimize.prefer))
-    named = set(minimize.resolve_roots(ctx.installed, ctx.satisfied))
-    swapped = minimize.swaps(table, ctx.hidden, set(ctx.installed) - named)
-    report = sizes.make_report(ctx.plan.tag, ctx.rootfs.path, ctx.installed, ctx.pruned, swapped)
+    named = set(minimize.resolve_roots(ctx.rpmdb, ctx.satisfied))
+    swapped = minimize.swaps(table, ctx.hidden, set(ctx.rpmdb) - named)
+    report = sizes.make_report(ctx.plan.tag, ctx.rootfs.path, ctx.rpmdb, ctx.pruned, swapped)
     if ctx.options.explain and ctx.requested:
         with step("explain"):
             report = explain(ctx, report)
@@ -236,13 +230,13 @@ def explain(ctx: Context, report: sizes.SizeReport) -> sizes.SizeReport:
         )
 
     actual = resolved(plan.weak_deps, alternatives)
-    roots = minimize.resolve_roots(ctx.installed, ctx.satisfied) + ctx.base_packages
-    reached = minimize.runtime_closure(ctx.installed, roots, weak=plan.weak_deps)
+    roots = [*minimize.resolve_roots(ctx.rpmdb, ctx.satisfied), *ctx.base_packages]
+    reached = minimize.runtime_closure(ctx.rpmdb, roots, weak=plan.weak_deps)
     return attrs.evolve(
         report,
         weak_saved=0 if plan.weak_deps else resolved(True, alternatives) - actual,
         alternatives_saved=resolved(plan.weak_deps, False) - actual if alternatives else 0,
-        why=tuple((name, minimize.why(reached, name)) for name in sorted(ctx.installed)),
+        why=tuple((name, minimize.why(reached, name)) for name in sorted(ctx.rpmdb)),
     )
 
 
@@ -253,7 +247,6 @@ def scrub_leftovers(ctx: Context) -> None:
 
 
 def configure_image(ctx: Context) -> None:
-    assert ctx.image is not None
     # Always set, so an image never carries its base's values: what a fleet run compares.
     labels = {LABEL_INPUTS: ctx.extras.inputs, LABEL_PACKAGES: " ".join(ctx.packages)}
     buildah.configure(ctx.container, ctx.image.config_value.merge(labels=labels))

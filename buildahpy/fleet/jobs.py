@@ -11,7 +11,6 @@ Host binaries: dnf (makecache, through tools.py), buildah and podman (through bu
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,17 +19,16 @@ import attrs
 
 from buildahpy.api.recipe import Recipe
 from buildahpy.build.context import Extras
-from buildahpy.build.pipeline import prepare_workdir
 from buildahpy.errors import BuildahpyError
 from buildahpy.fleet import inputs
 from buildahpy.fleet.graph import TARGET, Node
 from buildahpy.fleet.worker import Job
-from buildahpy.host import buildah, cache, dnf, repomd
+from buildahpy.host import buildah, cache, dnf, repomd, workdir
 from buildahpy.host.tools import run
 from buildahpy.log import get_logger, step
 from buildahpy.plan.distro import HostRelease, resolve_target
 from buildahpy.plan.labels import LABEL_INPUTS, LABEL_PACKAGES
-from buildahpy.plan.plan import Options
+from buildahpy.plan.plan import Options, make_plan
 from buildahpy.plan.repos import dnf_vars, enabled_repos, repo_files
 
 
@@ -175,10 +173,17 @@ class Preparer:
     def makecache(self, recipe: Recipe, staging: Path) -> None:
         """dnf fetches every repository's metadata into ``staging``, as a build's dnf would."""
         with ExitStack() as stack, step("refresh metadata", release=self.releasever(recipe)):
-            ctx = prepare_workdir(stack, recipe, self.options, self.host, self.flavour)
-            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="buildahpy-")))
-            plan = attrs.evolve(ctx.plan, cachedir=str(staging))
+            plan = make_plan(
+                recipe,
+                self.options,
+                host=self.host,
+                dnf_flavour=self.flavour,
+                workdir=str(workdir.make(stack)),
+                cachedir=str(staging),
+            )
+            env = workdir.fill(plan, self.options.repo_files, sysusers_helper="")
+            scratch = workdir.make(stack)
             if self.flavour == dnf.DNF4:  # see cache.link_into
                 (scratch / "var" / "cache").mkdir(parents=True)
                 (scratch / "var" / "cache" / "dnf").symlink_to(staging)
-            run(dnf.makecache_argv(plan, str(scratch)), env=ctx.env, hint="dnf makecache failed")
+            run(dnf.makecache_argv(plan, str(scratch)), env=env, hint="dnf makecache failed")

@@ -135,10 +135,17 @@ def prune_snapshots(root: Path, keep: str) -> list[str]:
     return removed
 
 
+def build_cache_path(snapshot: Snapshot, name: str) -> Path:
+    """Where the build whose working container is ``name`` keeps its private dnf cachedir (on
+    the pool's filesystem, so that its packages are hard links)."""
+    return snapshot.root / "work" / name
+
+
 def open_build_cache(snapshot: Snapshot, name: str) -> Path:
     """A private dnf cachedir for one build: the snapshot's metadata and the pool's packages."""
     _dirs(snapshot.root)
-    work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=snapshot.root / "work"))
+    work = build_cache_path(snapshot, name)
+    work.mkdir()  # the name is this build's own (gc.claim): never another build's directory
     for source in sorted(snapshot.meta.rglob("*")):
         target = work / source.relative_to(snapshot.meta)
         if source.is_dir() and not source.is_symlink():

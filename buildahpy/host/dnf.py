@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from buildahpy.api.validate import check_packages
@@ -208,7 +208,7 @@ def explain_failure(stdout: str, stderr: str) -> str:
     return "dnf failed"
 
 
-def run_transaction(argv: Sequence[str], env: dict[str, str]) -> str:
+def run_transaction(argv: Sequence[str], env: Mapping[str, str]) -> str:
     try:
         return run(argv, env=env).stdout
     except CommandError as error:

@@ -75,6 +75,7 @@ def make_plan(
     dnf_flavour: str,
     workdir: str,
     base_image: str | None = None,
+    cachedir: str = "",
 ) -> Plan:
     """``base_image`` pins the recipe's base (a tag) to the id the run resolved it to."""
     target = resolve_target(
@@ -120,6 +121,7 @@ def make_plan(
         minimize=recipe.minimize,
         base_image=base_image or recipe.base or "scratch",
         skip_checks=recipe.skip_checks,
+        cachedir=cachedir,
     )
 
 

@@ -1,0 +1,38 @@
+"""The private host directory dnf and rpm run with: dnf.conf, the chosen .repo files, a HOME
+whose .rpmmacros is buildahpy's (the user's own macros never apply), and that environment.
+
+Writes only below the directory it is given (a fresh temporary one); starts no process.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+from buildahpy.host import userns
+from buildahpy.host.tools import base_env
+from buildahpy.plan.plan import Plan, dnf_conf, rpm_macros
+
+
+def make(stack: ExitStack) -> Path:
+    """A fresh directory, removed when ``stack`` unwinds."""
+    return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="buildahpy-")))
+
+
+def fill(plan: Plan, repo_files: Sequence[Path], sysusers_helper: str) -> dict[str, str]:
+    """Write what ``plan`` names in its workdir; return the environment to run dnf and rpm in."""
+    workdir = Path(plan.workdir)
+    (workdir / "dnf.conf").write_text(dnf_conf(plan))
+    if repo_files:
+        (workdir / "repos.d").mkdir()
+        for index, source in enumerate(repo_files):
+            (workdir / "repos.d" / f"{index:02d}-{source.name}").write_bytes(source.read_bytes())
+    home = Path(plan.home)
+    home.mkdir()
+    macros = rpm_macros(plan, rootless=userns.in_user_namespace(), sysusers_helper=sysusers_helper)
+    (home / ".rpmmacros").write_text(macros)
+    env = base_env({"HOME": plan.home})
+    env.pop("XDG_CONFIG_HOME", None)  # rpm >= 4.19 also reads $XDG_CONFIG_HOME/rpm/macros
+    return env
