@@ -15,14 +15,14 @@ from types import FrameType
 
 from buildahpy import log
 from buildahpy.api.image import DryEngine, Image
-from buildahpy.api.recipe import Recipe, load_files, where_in
+from buildahpy.api.recipe import Recipe, failure_in, load_files
 from buildahpy.build.dryrun import print_plan
 from buildahpy.errors import BuildahpyError, Interrupted, RecipeError, UsageError
 from buildahpy.fleet import driver, graph
 from buildahpy.fleet.jobs import Settings
 from buildahpy.host import dnf, preflight
-from buildahpy.plan.distro import HostRelease, read_host_release, resolve_target
-from buildahpy.plan.plan import Options, make_plan
+from buildahpy.plan.distro import HostRelease, read_host_release
+from buildahpy.plan.plan import Options, make_plan, target_of
 from buildahpy.privilege import gc, rootless
 from buildahpy.unwind import cleanup_failures
 
@@ -157,13 +157,7 @@ def run(args: argparse.Namespace) -> int:
             dry_run(entry, options, host, flavour)
         return 0
     for entry in recipes:  # a release nobody gives is a usage error before anything is created
-        resolve_target(
-            cli_distro=options.distro,
-            cli_releasever=options.releasever,
-            recipe_distro=entry.distro,
-            recipe_releasever=entry.releasever,
-            host=host,
-        )
+        target_of(entry, options, host)
     preflight.check_host()
     gc.collect_before_build()
     flavour = dnf.host_flavour() if args.dnf_flavour == "auto" else args.dnf_flavour
@@ -182,10 +176,8 @@ def dry_run(entry: Recipe, options: Options, host: HostRelease, flavour: str) ->
     image = Image(DryEngine())
     try:
         entry.func(image)
-    except BuildahpyError as exc:
-        raise RecipeError(f"{where_in(exc, entry.file)}: {exc}") from None
     except Exception as exc:
-        raise RecipeError(f"{where_in(exc, entry.file)}: {type(exc).__name__}: {exc}") from None
+        raise RecipeError(failure_in(exc, entry.file)) from None
     print_plan(plan, image, sys.stdout)
 
 

@@ -18,7 +18,7 @@ import attrs
 
 from buildahpy.api.imports import RECIPE_MODULE_PREFIX, fresh_imports, own_file
 from buildahpy.api.options import Minimize
-from buildahpy.errors import RecipeError
+from buildahpy.errors import BuildahpyError, RecipeError
 
 # The reference grammar of containers/image (docker/distribution "reference"), lower-case name,
 # optional registry host[:port], optional tag; digests are not valid build targets.
@@ -204,6 +204,15 @@ def where_in(exc: BaseException, file: Path) -> str:
     return (f"{display(file)}:{line}" if line else display(file)) + helper
 
 
+def failure_in(exc: BaseException, file: Path) -> str:
+    """The one line for an error a recipe caused, ``file:line: cause``; an exception that is
+    not buildahpy's own also says its type."""
+    if isinstance(exc, BuildahpyError):
+        return f"{where_in(exc, file)}: {exc}"
+    detail = exc.msg if isinstance(exc, SyntaxError) else exc
+    return f"{where_in(exc, file)}: {type(exc).__name__}: {detail}"
+
+
 def load_file(path: Path) -> list[Recipe]:
     """Import one recipe file and return the recipes it registers, in definition order."""
     global _collected
@@ -221,11 +230,8 @@ def load_file(path: Path) -> list[Recipe]:
     try:
         with fresh_imports() as imported:
             spec.loader.exec_module(module)
-    except RecipeError as exc:
-        raise RecipeError(f"{where_in(exc, resolved)}: {exc}") from None
     except Exception as exc:
-        detail = exc.msg if isinstance(exc, SyntaxError) else exc
-        raise RecipeError(f"{where_in(exc, resolved)}: {type(exc).__name__}: {detail}") from None
+        raise RecipeError(failure_in(exc, resolved)) from None
     finally:
         _collected = None
     if not found:

@@ -32,17 +32,10 @@ def has_group(text: str, gid: int) -> bool:
     return any(len(f) > 2 and f[2] == str(gid) for f in _entries(text))
 
 
-def _read(root: RootFS, path: str) -> str:
-    try:
-        return root.read_bytes(path).decode()
-    except FileNotFoundError:
-        return ""
-
-
 def _update(
     root: RootFS, path: str, name: str, ident: int, line: str, what: str, mode: int = 0o644
 ) -> bool:
-    new = add_entry(_read(root, path), name, ident, line, what)
+    new = add_entry(root.read_text(path), name, ident, line, what)
     if new is None:
         return False
     if not root.exists("/etc"):
@@ -55,7 +48,7 @@ def _update(
 def _shadow_append(root: RootFS, path: str, line: str) -> None:
     """Keep /etc/shadow and /etc/gshadow in step when the image has them."""
     if root.exists(path):
-        text = _read(root, path)
+        text = root.read_text(path)
         prefix = text if not text or text.endswith("\n") else text + "\n"
         root.write_bytes(path, (prefix + line + "\n").encode(), 0o000, follow=True)
 
@@ -68,7 +61,7 @@ def add_group(root: RootFS, name: str, gid: int) -> None:
 def add_user(
     root: RootFS, name: str, uid: int, gid: int, home: str, shell: str, *, gecos: str = ""
 ) -> None:
-    if not has_group(_read(root, "/etc/group"), gid):
+    if not has_group(root.read_text("/etc/group"), gid):
         raise BuildError(f"user '{name}': group id {gid} does not exist; call add_group first")
     line = f"{name}:x:{uid}:{gid}:{gecos}:{home}:{shell}"
     if _update(root, "/etc/passwd", name, uid, line, "user"):
@@ -93,13 +86,13 @@ def add_member_line(text: str, user: str, group: str) -> str | None:
 
 def add_member(root: RootFS, user: str, group: str) -> None:
     """Add a supplementary member, as sysusers.d's ``m`` lines do (gshadow kept in step)."""
-    new = add_member_line(_read(root, "/etc/group"), user, group)
+    new = add_member_line(root.read_text("/etc/group"), user, group)
     if new is None:
         return
     root.write_bytes("/etc/group", new.encode(), 0o644, follow=True)
     if root.exists("/etc/gshadow"):
         try:
-            shadow = add_member_line(_read(root, "/etc/gshadow"), user, group)
+            shadow = add_member_line(root.read_text("/etc/gshadow"), user, group)
         except BuildError:  # a gshadow without the group: nothing to keep in step
             shadow = None
         if shadow is not None:

@@ -38,7 +38,7 @@ def install(
     solver, which then picks the small one. Should a package need a large provider by name, the
     transaction fails to resolve: it is then run again as asked, and that is logged.
     """
-    table = minimize.preference_table(dict(plan.minimize.prefer))
+    table = plan.alternatives
     hidden = minimize.excludes(table, named, installed) if plan.minimize.alternatives else []
     env = dict(env)
     try:
@@ -63,7 +63,7 @@ def resolution_bytes(
     """Installed size (from the rpm headers) of what dnf resolves for ``named`` with these
     settings, recorded with tsflags=justdb into a scratch rpmdb that is then thrown away."""
     variant = attrs.evolve(plan, weak_deps=weak)
-    table = minimize.preference_table(dict(plan.minimize.prefer))
+    table = plan.alternatives
     hidden = minimize.excludes(table, named, []) if alternatives else []
     with tempfile.TemporaryDirectory(dir=plan.workdir, prefix="resolve-") as root:
         dnf.run_transaction(dnf.install_argv(variant, root, named, hidden, justdb=True), dict(env))

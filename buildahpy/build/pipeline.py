@@ -17,7 +17,7 @@ from pathlib import Path
 import attrs
 
 from buildahpy.api.image import Image
-from buildahpy.api.recipe import Recipe, where_in
+from buildahpy.api.recipe import Recipe, failure_in
 from buildahpy.build import bases, scrub, sizes, sysusers
 from buildahpy.build import packages as packages_mod
 from buildahpy.build.checks import check_image
@@ -172,12 +172,10 @@ def run_recipe(ctx: Context) -> None:
             ctx.recipe.func(ctx.image)
             ctx.engine.flush()
         except BuildahpyError as exc:
-            exc.args = (f"{where_in(exc, ctx.recipe.file)}: {exc}",)
+            exc.args = (failure_in(exc, ctx.recipe.file),)
             raise
         except Exception as exc:
-            raise BuildError(
-                f"{where_in(exc, ctx.recipe.file)}: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise BuildError(failure_in(exc, ctx.recipe.file)) from exc
 
 
 def prune_packages(ctx: Context) -> None:
@@ -210,7 +208,7 @@ def check_requested(ctx: Context) -> None:
 
 def measure_sizes(ctx: Context) -> None:
     """What is in the image and what minimising saved (see sizes.py); --explain adds why."""
-    table = minimize.preference_table(dict(ctx.plan.minimize.prefer))
+    table = ctx.plan.alternatives
     named = set(minimize.resolve_roots(ctx.rpmdb, ctx.satisfied))
     swapped = minimize.swaps(table, ctx.hidden, set(ctx.rpmdb) - named)
     report = sizes.make_report(ctx.plan.tag, ctx.rootfs.path, ctx.rpmdb, ctx.pruned, swapped)

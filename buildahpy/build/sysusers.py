@@ -277,13 +277,6 @@ def plan(
     return state.actions
 
 
-def _read(root: RootFS, path: str) -> str:
-    try:
-        return root.read_bytes(path).decode()
-    except (FileNotFoundError, NotADirectoryError):
-        return ""
-
-
 def apply(root: RootFS, entries: Sequence[Entry]) -> list[Action]:
     """Create what ``entries`` declare in the image's /etc/passwd and /etc/group."""
 
@@ -293,9 +286,9 @@ def apply(root: RootFS, entries: Sequence[Entry]) -> list[Action]:
 
     actions = plan(
         entries,
-        _read(root, "/etc/passwd"),
-        _read(root, "/etc/group"),
-        _read(root, "/etc/login.defs"),
+        root.read_text("/etc/passwd"),
+        root.read_text("/etc/group"),
+        root.read_text("/etc/login.defs"),
         owner,
     )
     for action in actions:
@@ -323,24 +316,13 @@ def declared(root: RootFS) -> list[Entry]:
         st = root.lstat(directory)
         if st is None:
             continue
-        for name in sorted(_listdir(root, directory)):
+        for name in sorted(root.listdir(directory)):
             if name.endswith(".conf"):
                 files[name] = f"{directory}/{name}"
     entries: list[Entry] = []
     for name in sorted(files):
-        entries += parse(_read(root, files[name]), files[name])
+        entries += parse(root.read_text(files[name]), files[name])
     return entries
-
-
-def _listdir(root: RootFS, directory: str) -> list[str]:
-    try:
-        fd = root.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    try:
-        return os.listdir(fd)
-    finally:
-        os.close(fd)
 
 
 def apply_declared(root: RootFS) -> list[Action]:

@@ -26,9 +26,9 @@ from buildahpy.fleet.worker import Job
 from buildahpy.host import buildah, cache, dnf, repomd, workdir
 from buildahpy.host.tools import run
 from buildahpy.log import get_logger, step
-from buildahpy.plan.distro import HostRelease, resolve_target
+from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.labels import LABEL_INPUTS, LABEL_PACKAGES
-from buildahpy.plan.plan import Options, make_plan
+from buildahpy.plan.plan import Options, make_plan, target_of
 from buildahpy.plan.repos import dnf_vars, enabled_repos, repo_files
 
 
@@ -98,13 +98,7 @@ class Preparer:
         self._pulled: dict[str, str] = {}
 
     def releasever(self, recipe: Recipe) -> str:
-        return resolve_target(
-            cli_distro=self.options.distro,
-            cli_releasever=self.options.releasever,
-            recipe_distro=recipe.distro,
-            recipe_releasever=recipe.releasever,
-            host=self.host,
-        ).releasever
+        return target_of(recipe, self.options, self.host).releasever
 
     def revisions(self, releasever: str) -> dict[str, str | None]:
         if releasever not in self._revisions:

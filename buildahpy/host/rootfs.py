@@ -177,6 +177,13 @@ class RootFS:
                 done, todo = [], todo[1:]
         return "/" + "/".join(done)
 
+    def read_text(self, path: str | PurePosixPath) -> str:
+        """A text file of the image ("" when it does not exist)."""
+        try:
+            return self.read_bytes(path).decode()
+        except (FileNotFoundError, NotADirectoryError):
+            return ""
+
     def listdir(self, path: str | PurePosixPath) -> list[str]:
         """The names in a directory of the image ([] when it does not exist)."""
         try:

@@ -16,6 +16,7 @@ from buildahpy.api.options import Minimize
 from buildahpy.api.recipe import Recipe
 from buildahpy.errors import UsageError
 from buildahpy.plan.distro import HostRelease, Target, resolve_target
+from buildahpy.plan.minimize import Alternative, preference_table
 from buildahpy.plan.repos import HOST_VARSDIRS, host_reposdirs, repo_files, repo_ids
 
 
@@ -48,6 +49,7 @@ class Plan:
     base_image: str = "scratch"  # what ``buildah from`` starts from: scratch, a tag or an image id
     cachedir: str = ""  # this build's dnf cachedir on the host (see cache.py); "" is dnf's own
     skip_checks: tuple[tuple[str, str], ...] = ()  # checks the recipe opts out of, with why
+    alternatives: tuple[Alternative, ...] = ()  # the small alternatives, the recipe's included
 
     @property
     def dnf_conf(self) -> str:
@@ -67,6 +69,18 @@ class Plan:
         return f"buildahpy-{self.recipe_name.replace('_', '-').lower()}-{self.digest[:12]}"
 
 
+def target_of(recipe: Recipe, options: Options, host: HostRelease) -> Target:
+    """The distribution and release a recipe builds for: the command line's, else the recipe's,
+    else the host's (a release nobody gives is a usage error)."""
+    return resolve_target(
+        cli_distro=options.distro,
+        cli_releasever=options.releasever,
+        recipe_distro=recipe.distro,
+        recipe_releasever=recipe.releasever,
+        host=host,
+    )
+
+
 def make_plan(
     recipe: Recipe,
     options: Options,
@@ -78,13 +92,7 @@ def make_plan(
     cachedir: str = "",
 ) -> Plan:
     """``base_image`` pins the recipe's base (a tag) to the id the run resolved it to."""
-    target = resolve_target(
-        cli_distro=options.distro,
-        cli_releasever=options.releasever,
-        recipe_distro=recipe.distro,
-        recipe_releasever=recipe.releasever,
-        host=host,
-    )
+    target = target_of(recipe, options, host)
     files = repo_files(options.repo_files)
     reposdirs = (f"{workdir}/repos.d",) if options.repo_files else host_reposdirs()
     if not files:
@@ -122,6 +130,7 @@ def make_plan(
         base_image=base_image or recipe.base or "scratch",
         skip_checks=recipe.skip_checks,
         cachedir=cachedir,
+        alternatives=preference_table(dict(recipe.minimize.prefer)),
     )
 
 
