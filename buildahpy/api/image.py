@@ -9,28 +9,16 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from buildahpy.api.config import ImageConfig
 from buildahpy.api.validate import check_field, check_id, check_name, check_packages, image_path
 from buildahpy.errors import BuildError
 
 
-class Engine(Protocol):
-    def install(self, packages: list[str]) -> None: ...
-    def remove(self, packages: list[str]) -> None: ...
-    def write(self, path: str, data: bytes, mode: int) -> None: ...
-    def copy(self, source: Path, dest: str, mode: int | None) -> None: ...
-    def mkdir(self, path: str, mode: int) -> None: ...
-    def symlink(self, target: str, link: str) -> None: ...
-    def add_group(self, name: str, gid: int) -> None: ...
-    def add_user(self, name: str, uid: int, gid: int, home: str, shell: str) -> None: ...
-    def run(self, argv: list[str]) -> str: ...
-    def rootfs(self) -> Path: ...
-
-
 class DryEngine:
-    """Does nothing: ``run`` returns an empty string, the rootfs is a placeholder."""
+    """What carries out the recipe's calls; this one does nothing (a dry run): ``run`` returns
+    an empty string, the rootfs is a placeholder. The live build's engine overrides each."""
 
     def install(self, packages: list[str]) -> None: ...
     def remove(self, packages: list[str]) -> None: ...
@@ -57,7 +45,7 @@ def _mode(value: object, what: str) -> int:
 class Image:
     """What a recipe can do to its image. Paths are absolute paths inside the image."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: DryEngine) -> None:
         self._engine = engine
         self.steps: list[str] = []
         self.config_value = ImageConfig()

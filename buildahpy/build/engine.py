@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
+from buildahpy.api.image import DryEngine
 from buildahpy.api.recipe import note_site
 from buildahpy.build import accounts, scrub, sysusers
 from buildahpy.build import packages as packages_mod
@@ -23,7 +24,7 @@ from buildahpy.log import get_logger, step
 from buildahpy.plan.plan import Plan
 
 
-class LiveEngine:
+class LiveEngine(DryEngine):
     """Carries out the recipe's calls. Installs are batched until the rootfs is next touched."""
 
     def __init__(self, ctx: Context) -> None:
