@@ -11,9 +11,18 @@ from pathlib import Path
 import pytest
 
 from buildahpy.build import sysusers
-from buildahpy.build.sysusers import AddGroup, AddMember, AddUser, Entry, parse, parse_line, plan
 from buildahpy.errors import BuildError
 from buildahpy.host.rootfs import RootFS
+from buildahpy.plan.sysusers import (
+    NOLOGIN,
+    AddGroup,
+    AddMember,
+    AddUser,
+    Entry,
+    parse,
+    parse_line,
+    plan,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWD = "root:x:0:0:Super User:/root:/bin/bash\nbin:x:1:1:bin:/bin:/sbin/nologin\n"
@@ -106,9 +115,9 @@ def test_explicit_ids_and_the_same_number_for_the_users_group() -> None:
 
 def test_uid_colon_gid_forms() -> None:
     numeric = plan(parse("u svc 400:401\n"), PASSWD, GROUP)
-    assert numeric == [AddGroup("svc", 401), AddUser("svc", 400, 401, "", "/", sysusers.NOLOGIN)]
+    assert numeric == [AddGroup("svc", 401), AddUser("svc", 400, 401, "", "/", NOLOGIN)]
     named = plan(parse("u svc 400:wheel\n"), PASSWD, GROUP)
-    assert named == [AddUser("svc", 400, 10, "", "/", sysusers.NOLOGIN)]
+    assert named == [AddUser("svc", 400, 10, "", "/", NOLOGIN)]
     with pytest.raises(BuildError, match="group 'nosuch' of user 'svc' does not exist"):
         plan(parse("u svc 400:nosuch\n"), PASSWD, GROUP)
 
@@ -119,7 +128,7 @@ def test_taken_ids_fall_back_to_allocation_and_existing_entries_win() -> None:
     assert plan(parse(NGINX_CONF), passwd, group) == []
     assert plan(parse("u other 1\n"), PASSWD, GROUP) == [
         AddGroup("other", 999),
-        AddUser("other", 999, 999, "", "/", sysusers.NOLOGIN),
+        AddUser("other", 999, 999, "", "/", NOLOGIN),
     ]
 
 
@@ -131,7 +140,7 @@ def test_ids_from_a_files_owner() -> None:
     assert actions == [
         AddGroup("render", 999),  # /dev/dri is not in the image: allocated
         AddGroup("authd", 421),
-        AddUser("authd", 420, 421, "", "/", sysusers.NOLOGIN),
+        AddUser("authd", 420, 421, "", "/", NOLOGIN),
     ]
 
 
@@ -140,7 +149,7 @@ def test_groups_before_users_and_members_last() -> None:
     assert plan(parse(text), PASSWD, GROUP) == [
         AddGroup("web", 480),
         AddGroup("nginx", 999),
-        AddUser("nginx", 999, 999, "", "/", sysusers.NOLOGIN),
+        AddUser("nginx", 999, 999, "", "/", NOLOGIN),
         AddMember("nginx", "web"),
     ]
     assert plan(parse("m bin wheel\n"), PASSWD, GROUP.replace("10:", "10:bin")) == []

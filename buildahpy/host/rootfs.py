@@ -9,7 +9,6 @@ inside the rootfs and can never reach a host file. No string join is ever passed
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import shutil
@@ -17,32 +16,8 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
-from buildahpy.errors import BuildError, PreflightError
-
-_SYS_OPENAT2 = 437  # the same number on every architecture (generic syscall table)
-_RESOLVE_NO_MAGICLINKS = 0x02
-_RESOLVE_IN_ROOT = 0x10
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
-
-
-def _openat2(dirfd: int, path: str, flags: int, mode: int = 0) -> int:
-    how = _OpenHow(flags | os.O_CLOEXEC, mode, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
-    while True:
-        fd = _libc.syscall(
-            _SYS_OPENAT2, dirfd, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how)
-        )
-        if fd >= 0:
-            return int(fd)
-        err = ctypes.get_errno()
-        if err == errno.EAGAIN or err == errno.EINTR:
-            continue
-        if err == errno.ENOSYS:
-            raise PreflightError("the kernel has no openat2(2); buildahpy needs Linux 5.6 or later")
-        raise OSError(err, os.strerror(err), path)
+from buildahpy.errors import BuildError
+from buildahpy.host.openat2 import openat2
 
 
 class RootFS:
@@ -69,7 +44,7 @@ class RootFS:
 
     def open(self, path: str | PurePosixPath, flags: int, mode: int = 0) -> int:
         """An fd for ``path`` resolved inside the rootfs (symlinks followed, but never out)."""
-        return _openat2(self._fd, self._rel(path), flags, mode)
+        return openat2(self._fd, self._rel(path), flags, mode)
 
     def _parent(self, path: str | PurePosixPath) -> tuple[int, str]:
         pure = PurePosixPath("/", str(path).lstrip("/"))
