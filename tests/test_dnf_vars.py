@@ -12,7 +12,8 @@ import pytest
 from plans import sample_plan
 
 from buildahpy.host import dnf
-from buildahpy.plan import plan, repos
+from buildahpy.plan import plan
+from buildahpy.plan import repos as repos_mod
 
 
 def two_varsdirs(tmp_path: Path) -> tuple[str, str]:
@@ -27,7 +28,7 @@ def two_varsdirs(tmp_path: Path) -> tuple[str, str]:
 
 
 def test_a_later_varsdir_wins_and_a_value_is_its_files_first_line(tmp_path: Path) -> None:
-    found = repos.dnf_vars("40", two_varsdirs(tmp_path))
+    found = repos_mod.dnf_vars("40", two_varsdirs(tmp_path))
     assert found["stream"] == "new"
     assert found["only_first"] == "kept "  # dnf keeps the line as written, but its newline
     assert found["releasever"] == "40" and found["basearch"]
@@ -35,7 +36,7 @@ def test_a_later_varsdir_wins_and_a_value_is_its_files_first_line(tmp_path: Path
 
 def test_the_releasever_given_wins_over_a_varsdir_file(tmp_path: Path) -> None:
     (tmp_path / "releasever").write_text("39\n")
-    assert repos.dnf_vars("40", [str(tmp_path)])["releasever"] == "40"
+    assert repos_mod.dnf_vars("40", [str(tmp_path)])["releasever"] == "40"
 
 
 @pytest.mark.parametrize("flavour", [dnf.DNF4, dnf.DNF5])
@@ -75,6 +76,6 @@ def test_the_hosts_dnf_and_the_inputs_digest_resolve_one_url(
     )
     assert result.returncode == 0, result.stderr  # only repos/new/ is a repository
 
-    variables = repos.dnf_vars(the_plan.target.releasever, the_plan.varsdirs)
-    (repo,) = repos.enabled_repos([repo_file], variables)
+    variables = repos_mod.dnf_vars(the_plan.target.releasever, the_plan.varsdirs)
+    (repo,) = repos_mod.enabled_repos([repo_file], variables)
     assert repo.url == f"file://{repos}/new/"
