@@ -67,6 +67,7 @@ class Context:
     pruned: list[Package] = attrs.Factory(list)
     installed: dict[str, Package] = attrs.Factory(dict)
     report: sizes.SizeReport | None = None
+    release_added: str = ""  # the release package the build added (release.py), if any
     options: Options = attrs.Factory(Options)
     extras: Extras = attrs.Factory(Extras)
 

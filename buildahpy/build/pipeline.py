@@ -24,6 +24,7 @@ from buildahpy.build import packages as packages_mod
 from buildahpy.build.checks import check_image
 from buildahpy.build.context import NO_EXTRAS, BuildResult, Context, Extras
 from buildahpy.build.engine import LiveEngine, check_host_paths
+from buildahpy.build.release import add_release_package
 from buildahpy.errors import BuildahpyError, BuildError, CommandError
 from buildahpy.host import buildah, cache, dnf, rpmdb, userns
 from buildahpy.host.rootfs import RootFS
@@ -55,6 +56,7 @@ def build(
         record_base(ctx)
         attach_cache(ctx)
         run_recipe(ctx)
+        add_release_package(ctx)
         harvest_cache(ctx)
         check_host_paths(ctx, dnf=False)
         prune_packages(ctx)

@@ -19,6 +19,8 @@ _SCRIPT_ONLY = (
 )
 _RPMLIB = 1 << 24
 _RPMFILE_DOC = 1 << 1
+# What says which distribution an image is: pruning keeps the packages owning them.
+RELEASE_FILES = ("/etc/os-release", "/usr/lib/os-release")
 
 
 @attrs.frozen
