@@ -16,6 +16,7 @@ from types import FrameType
 from buildahpy import log
 from buildahpy.api.image import DryEngine, Image
 from buildahpy.api.recipe import Recipe, failure_in, load_files
+from buildahpy.build import sbom_image
 from buildahpy.build.dryrun import print_plan
 from buildahpy.errors import BuildahpyError, Interrupted, RecipeError, UsageError
 from buildahpy.fleet import driver, graph
@@ -67,6 +68,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("-v", "--verbose", action="store_true", help="show each command as it runs")
     parser.add_argument("--log-format", choices=["console", "json"], default="console")
     add_fleet_args(parser)
+    parser.add_argument(
+        "--sbom", type=Path, metavar="DIR", help="write DIR/<recipe>.cdx.json and .spdx.json"
+    )
     parser.add_argument(
         "--explain",
         action="store_true",
@@ -145,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         distro=args.distro,
         releasever=args.releasever,
         explain=args.explain,
+        sbom_dir=args.sbom.resolve() if args.sbom else None,
     )
     if args.list:
         for entry in recipes:
@@ -181,7 +186,33 @@ def dry_run(entry: Recipe, options: Options, host: HostRelease, flavour: str) ->
     print_plan(plan, image, sys.stdout)
 
 
+def sbom_main(argv: Sequence[str]) -> int:
+    """``buildahpy sbom IMAGE [--format cyclonedx|spdx] [-o FILE]``."""
+    parser = argparse.ArgumentParser(prog="buildahpy sbom", description="An image's SBOM.")
+    parser.add_argument("image")
+    parser.add_argument("--format", choices=sbom_image.FORMATS, default="cyclonedx")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    log.configure(verbose=args.verbose)
+    if rootless.needs_namespace(False):
+        return rootless.run_in_namespace(["sbom", *argv])
+    try:
+        document = sbom_image.image_sbom(args.image, args.format)
+    except BuildahpyError as exc:
+        sys.stderr.write(f"buildahpy: {exc}\n")
+        return exc.exit_code
+    if args.output:
+        args.output.write_text(document)
+    else:
+        sys.stdout.write(document)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given[:1] == ["sbom"]:
+        return sbom_main(given[1:])
     args = parse_args(argv)
     log.configure(verbose=args.verbose, fmt=args.log_format)
     if rootless.needs_namespace(args.list or args.dry_run):

@@ -382,18 +382,58 @@ NSSWITCH = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nservic
 SINGLE = ("ls", "cat", "cp", "mv", "rm", "mkdir", "echo", "ln", "chmod", "chown", "id", "uname",
           "true", "false", "env", "head", "tail", "sort", "wc", "date", "sleep", "touch")
 LIBC = "LGPL-2.1-or-later"
+FEDORA_VERSION = RELEASE.split(".fc")[1]
+OS_RELEASE = """\
+NAME="Fedora Linux"
+VERSION="{v} ({variant})"
+ID=fedora
+VERSION_ID={v}
+PLATFORM_ID="platform:f{v}"
+PRETTY_NAME="Fedora Linux {v} ({variant})"
+CPE_NAME="cpe:/o:fedoraproject:fedora:{v}"
+HOME_URL="https://fedoraproject.org/"
+VARIANT="{variant}"
+VARIANT_ID={variant_id}
+"""
 
+
+def identity(variant_id: str, variant: str) -> Pkg:
+    """fedora-release-identity-VARIANT: /usr/lib/os-release (one variant at a time)."""
+    text = OS_RELEASE.format(v=FEDORA_VERSION, variant=variant, variant_id=variant_id)
+    return Pkg(f"fedora-release-identity-{variant_id}", f"Package providing the identity for "
+               f"Fedora {variant}", "MIT", "https://fedoraproject.org/", version=FEDORA_VERSION,
+               noarch=True, content=(("/usr/lib/os-release", text),),
+               requires=(f"fedora-release-common = {FEDORA_VERSION}-{RELEASE}",),
+               provides=(f"fedora-release-identity = {FEDORA_VERSION}-{RELEASE}",),
+               conflicts=("fedora-release-identity",))
+
+# As in Fedora: glibc Requires(pre) basesystem -> setup, filesystem; setup Requires
+# system-release, which fedora-release-common provides, its os-release from an identity package.
 PACKAGES = (
+    Pkg("basesystem", "The skeleton package which defines a simple Fedora system", "MIT",
+        "https://src.fedoraproject.org/rpms/basesystem", version="11", noarch=True,
+        requires=("setup", "filesystem"), requires_pre=("setup", "filesystem")),
     Pkg("setup", "A set of system configuration and setup files", "LicenseRef-Fedora-Public-Domain",
         "https://pagure.io/setup/", version="2.14.5", noarch=True, content=SETUP_FILES,
-        attrs=(("/etc/shadow", "%attr(0000,root,root)"),)),
+        requires=("system-release",), attrs=(("/etc/shadow", "%attr(0000,root,root)"),)),
+    Pkg("fedora-release-common", "Fedora release files", "MIT", "https://fedoraproject.org/",
+        version=FEDORA_VERSION, noarch=True,
+        content=(("/usr/lib/fedora-release", f"Fedora release {FEDORA_VERSION} (Forty)\n"),),
+        links=(("/etc/os-release", "../usr/lib/os-release"),
+               ("/etc/fedora-release", "../usr/lib/fedora-release"),
+               ("/etc/redhat-release", "fedora-release"),
+               ("/etc/system-release", "fedora-release")),
+        requires=(f"fedora-release-identity = {FEDORA_VERSION}-{RELEASE}",),
+        provides=("system-release", f"system-release({FEDORA_VERSION})", "fedora-release-common")),
+    identity("basic", "Forty"),
+    identity("container", "Container Image"),
     Pkg("filesystem", "The basic directory layout for a Linux system",
         "LicenseRef-Fedora-Public-Domain", "https://pagure.io/filesystem", version="3.18",
         make=make_filesystem, requires_pre=("setup",)),
     Pkg("glibc", "The GNU libc libraries", LIBC, GNU + "libc/", version_of="libc6",
         take=(("libc6", ("/usr/lib/*", "/usr/lib64/*", "/etc/ld.so.conf.d/*", "!*/gconv/*",
                          *DOCS)),),
-        requires=("filesystem", "glibc-common", "glibc-langpack")),
+        requires=("filesystem", "glibc-common", "glibc-langpack"), requires_pre=("basesystem",)),
     Pkg("glibc-common", "Common binaries and locale data for glibc", LIBC, GNU + "libc/",
         version_of="libc6", content=(("/etc/nsswitch.conf", NSSWITCH),), requires=("glibc",),
         recommends=("glibc-all-langpacks",),
@@ -523,6 +563,7 @@ def stage(pkg: Pkg, ctx: Ctx) -> Staged:
     for path in pkg.dirs:
         (root / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
     for path, target in pkg.links:
+        (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
         (root / path.lstrip("/")).symlink_to(target)
     if pkg.make:
         pkg.make(root, ctx)
@@ -642,6 +683,8 @@ def render_spec(staged: Staged, host: Host, fs_owned: set[str]) -> str:
         f"Summary: {pkg.summary}",
         f"License: {pkg.license}",
         f"URL: {pkg.url}",
+        "Vendor: Fedora Project",
+        "Packager: Fedora Project",
         f"BuildArch: {'noarch' if pkg.noarch else host.arch}",
         "AutoReqProv: no",
     ]

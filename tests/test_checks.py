@@ -16,6 +16,7 @@ from buildahpy.build.entrypoint import Account, Start, Unfit
 from buildahpy.build.entrypoint import check as check_program
 from buildahpy.errors import BuildError
 from buildahpy.host.rootfs import RootFS
+from buildahpy.plan.distro import Target
 
 LD = "/lib64/ld-linux-x86-64.so.2"
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
@@ -199,6 +200,7 @@ def test_opted_out_checks_are_skipped_with_their_reason(root: RootFS) -> None:
         "workdir": "skipped: no workdir set",
         "entrypoint": "skipped by the recipe: started by the base's init",
         "libraries": outcomes["libraries"],
+        "os-release": "skipped: no target",
     }
     assert outcomes["libraries"].startswith("ok: 2 ELF files need libraries, all found")
     assert run_checks(root, Runtime(), {})["entrypoint"] == "skipped: no entrypoint"
@@ -289,3 +291,42 @@ def test_a_missing_elf_interpreter_and_debug_files(tree: Path, root: RootFS) -> 
         "/usr/bin/musl needs its ELF interpreter /lib/ld-musl-x86_64.so.1, "
         "which is not in the image"
     )
+
+
+FEDORA_40 = 'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=40\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "outcome"),
+    [
+        (FEDORA_40, Target("fedora", "40"), "ok: fedora 40"),
+        (FEDORA_40, Target("fedora", "41"), "names fedora 40, not the target fedora 41"),
+        ("ID=centos\nVERSION_ID=9\n", Target("centos-stream", "9"), "ok: centos 9"),
+        ('ID="rhel"\nVERSION_ID="9.4"\n', Target("ubi", "9"), "ok: rhel 9.4"),
+        ('ID="rhel"\nVERSION_ID="8.10"\n', Target("rhel", "9"), "names rhel 8.10, not"),
+        ("ID=centos\nVERSION_ID=9\n", Target("fedora", "40"), "names centos 9, not"),
+        (None, Target("fedora", "40"), "the image has no /etc/os-release (install fedora-"),
+    ],
+)
+def test_os_release_must_name_the_target(
+    tree: Path, root: RootFS, text: str | None, target: Target, outcome: str
+) -> None:
+    if text is not None:
+        (tree / "usr/lib").mkdir(parents=True, exist_ok=True)
+        (tree / "usr/lib/os-release").write_text(text)
+        (tree / "etc/os-release").symlink_to("../usr/lib/os-release")
+    skip = {"entrypoint": "-", "libraries": "-"}
+    if outcome.startswith("ok"):
+        assert run_checks(root, Runtime(), skip, target)["os-release"] == outcome
+        return
+    with pytest.raises(BuildError, match=r"^check os-release: ") as failed:
+        run_checks(root, Runtime(), skip, target)
+    assert outcome in str(failed.value)
+
+
+def test_os_release_is_read_inside_the_image(tree: Path, root: RootFS, tmp_path: Path) -> None:
+    host = tmp_path / "host-os-release"
+    host.write_text(FEDORA_40)
+    (tree / "etc/os-release").symlink_to(str(host))  # absolute: resolves inside the image
+    with pytest.raises(BuildError, match="has no /etc/os-release"):
+        run_checks(root, Runtime(), {"libraries": "-"}, Target("fedora", "40"))

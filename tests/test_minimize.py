@@ -118,6 +118,8 @@ def test_rpm_query_output_parses_and_counts_skipped_docs_and_languages() -> None
                 "@@bash",
                 "bash-5.2-1.fc40.x86_64",
                 "1000",
+                *["1", "5.2", "1.fc40", "x86_64", "GPL-3.0-or-later", "Fedora Project"],
+                *["(none)", "bash-5.2-1.fc40.src.rpm", "ab" * 32, "cd" * 16],
                 "Rlibc.so.6\t0",
                 "Wbash-completion",
                 "P/bin/sh",
@@ -133,6 +135,23 @@ def test_rpm_query_output_parses_and_counts_skipped_docs_and_languages() -> None
     bash = packages["bash"]
     assert bash.runtime_requires == ["libc.so.6"] and bash.weak == ("bash-completion",)
     assert doc_or_lang_bytes(packages.values()) == (40, 60)
+    header = bash.header
+    assert (header.epoch, header.version, header.release, header.arch) == (
+        1,
+        "5.2",
+        "1.fc40",
+        "x86_64",
+    )
+    assert (header.license, header.vendor, header.packager) == (
+        "GPL-3.0-or-later",
+        "Fedora Project",
+        "",
+    )
+    assert (header.sourcerpm, header.sha256header, header.sigmd5) == (
+        "bash-5.2-1.fc40.src.rpm",
+        "ab" * 32,
+        "cd" * 16,
+    )
 
 
 @pytest.mark.parametrize(

@@ -255,5 +255,5 @@ def test_the_dry_run_plan_lists_the_checks(tmp_path: Path) -> None:
     print_plan(plan, Image(DryEngine()), out)
     assert (
         "  checks before commit: user, workdir, entrypoint, libraries (skipped: static binaries "
-        "only)\n" in out.getvalue()
+        "only), os-release\n" in out.getvalue()
     )

@@ -31,7 +31,7 @@ _TAG_RE = re.compile(rf"^{_HOST}?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{0,199}")
 
 # What the build checks before it commits (checks.py), in the order it checks them.
-CHECKS = ("user", "workdir", "entrypoint", "libraries")
+CHECKS = ("user", "workdir", "entrypoint", "libraries", "os-release")
 
 
 def normalise_tag(tag: object) -> str:
@@ -61,6 +61,9 @@ class Recipe:
     # input, their paths are not part of what the recipe is
     imports: tuple[Path, ...] = attrs.field(default=(), eq=False, repr=False)
     skip_checks: tuple[tuple[str, str], ...] = ()  # (check, the recipe's reason to skip it)
+    release_package: bool = True  # add the target's release package when there is no os-release
+    sbom_in_image: bool = False  # a CycloneDX SBOM under /root/buildinfo/content_manifests
+    version: str | None = None  # the org.opencontainers.image.version label
 
     @property
     def location(self) -> str:
@@ -83,17 +86,25 @@ def recipe(
     prune: bool = True,
     base: str | Callable[[Any], None] | None = None,
     checks: Mapping[str, str] | None = None,
+    release_package: bool = True,
+    sbom_in_image: bool = False,
+    version: str | None = None,
 ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
     """Register the decorated function as a recipe building the image ``tag``.
 
     ``base`` is another recipe function, or an image reference, to build on instead of scratch.
     ``checks`` maps a check of CHECKS to the reason the recipe skips it.
+    ``release_package=False``: an image without /etc/os-release stays without one.
+    ``sbom_in_image``: put a CycloneDX SBOM at /root/buildinfo/content_manifests in the image.
+    ``version``: the image's org.opencontainers.image.version label.
     """
     normalised = normalise_tag(tag)
     skip_checks = skipped_checks(checks)
     base_tag = base_reference(base)
     if releasever is not None and not isinstance(releasever, str | int):
         raise RecipeError(f"releasever must be a string or number, not {releasever!r}")
+    if version is not None and (not isinstance(version, str) or not version.strip()):
+        raise RecipeError(f"version= must be a non-empty string: {version!r}")
     try:
         minimize = Minimize.from_options(alternatives, prefer, langs, prune)
     except ValueError as exc:
@@ -119,6 +130,9 @@ def recipe(
             minimize=minimize,
             base=base_tag,
             skip_checks=skip_checks,
+            release_package=bool(release_package),
+            sbom_in_image=bool(sbom_in_image),
+            version=version,
         )
         setattr(func, _RECIPE_ATTR, entry)  # so another recipe can name it as its base
         if _collected is not None:

@@ -9,7 +9,9 @@ Four checks, in this order, over the mounted rootfs through the confined RootFS:
 - entrypoint: the program the container runs is there and may be executed, down to the
   interpreter it needs (entrypoint.py);
 - libraries: every ELF file's interpreter and DT_NEEDED libraries are where ld.so looks
-  (linkage.py).
+  (linkage.py);
+- os-release: /etc/os-release is there and names the target distribution and release
+  (scanners tell the distribution, and so the advisories that apply, from it).
 
 The config checked is the one the image will have: the recipe's, over its base image's. A recipe
 skips a check with a reason (``@recipe(..., checks={"libraries": "..."})``). The first failure
@@ -35,6 +37,7 @@ from buildahpy.errors import BuildahpyError, BuildError
 from buildahpy.host import buildah
 from buildahpy.host.rootfs import RootFS
 from buildahpy.log import get_logger, step
+from buildahpy.plan.distro import Target, parse_os_release
 
 
 @attrs.frozen
@@ -76,7 +79,8 @@ def check_image(ctx: Context) -> None:
     with step("check"):
         scratch = ctx.plan.base_image == "scratch"
         base = {} if scratch else buildah.container_config(ctx.container)
-        outcomes = run_checks(ctx.rootfs, runtime(config, base), dict(ctx.plan.skip_checks))
+        start, skip = runtime(config, base), dict(ctx.plan.skip_checks)
+        outcomes = run_checks(ctx.rootfs, start, skip, ctx.plan.target)
     ran = [name for name, outcome in outcomes.items() if not outcome.startswith("skipped")]
     skipped = [name for name in outcomes if name not in ran]
     get_logger().info(
@@ -88,7 +92,9 @@ def check_image(ctx: Context) -> None:
     )
 
 
-def run_checks(root: RootFS, start: Runtime, skip: Mapping[str, str]) -> dict[str, str]:
+def run_checks(
+    root: RootFS, start: Runtime, skip: Mapping[str, str], target: Target | None = None
+) -> dict[str, str]:
     """Each check's outcome (``ok: ...``, ``created ...``, ``skipped...``), in CHECKS order."""
     try:
         account: Account | Exception = find_account(root, start.user) if start.user else ROOT
@@ -100,6 +106,7 @@ def run_checks(root: RootFS, start: Runtime, skip: Mapping[str, str]) -> dict[st
         "workdir": lambda: check_workdir(root, start, known),
         "entrypoint": lambda: check_entrypoint(root, start, known or ROOT),
         "libraries": lambda: check_libraries(root, start),
+        "os-release": lambda: check_os_release(root, target),
     }
     outcomes: dict[str, str] = {}
     for name in CHECKS:
@@ -202,3 +209,27 @@ def check_libraries(root: RootFS, start: Runtime) -> str:
         f"ok: {found.needing} ELF files need libraries, all found "
         f"({found.elves} ELF files in {found.files} files{note if private else ''})"
     )
+
+
+OS_RELEASE = "/etc/os-release"
+
+
+def check_os_release(root: RootFS, target: Target | None) -> str:
+    if target is None:
+        return "skipped: no target"
+    fd = root.open_regular(OS_RELEASE)  # a link (to ../usr/lib/os-release) resolves in the image
+    if fd is None:
+        raise Unfit(
+            f"the image has no {OS_RELEASE} (install {target.release_package}, "
+            "or skip the check with a reason)"
+        )
+    try:
+        found = parse_os_release(os.pread(fd, 1 << 16, 0).decode("utf-8", "replace"))
+    finally:
+        os.close(fd)
+    if not target.names_release(found):
+        raise Unfit(
+            f"{OS_RELEASE} names {found.id} {found.version_id or '(no VERSION_ID)'}, "
+            f"not the target {target.family} {target.releasever}"
+        )
+    return f"ok: {found.id} {found.version_id}"

@@ -83,6 +83,7 @@ class Context:
     report: sizes.SizeReport | None = None
     image_id: str = ""
     tagged: bool = False
+    release_added: str = ""  # the release package the build added (release.py), if any
 
     @property
     def recipe(self) -> Recipe:

@@ -16,7 +16,7 @@ from buildahpy.host import dnf, rpmdb
 from buildahpy.host.rootfs import RootFS
 from buildahpy.log import get_logger
 from buildahpy.plan import minimize
-from buildahpy.plan.packages import Package
+from buildahpy.plan.packages import RELEASE_FILES, Package
 from buildahpy.plan.plan import Plan
 
 
@@ -122,7 +122,7 @@ def prune(
     root = str(rootfs.path)
     packages = rpmdb.query(root, plan.rpmdb_path, env)
     kept = [*minimize.resolve_roots(packages, satisfied), *(n for n in base if n in packages)]
-    roots = [*kept, *owners(packages, touched)]
+    roots = [*kept, *owners(packages, touched), *owners(packages, RELEASE_FILES)]
     doomed = minimize.install_time_only(packages, roots, weak=plan.weak_deps)
     changed = [name for name in doomed if changed_files(rootfs, packages[name])]
     if changed:  # kept, so what they need at runtime stays too

@@ -18,11 +18,13 @@ import attrs
 
 from buildahpy.api.image import Image
 from buildahpy.api.recipe import Recipe, failure_in
-from buildahpy.build import bases, scrub, sizes, sysusers
+from buildahpy.build import bases, provenance, scrub, sizes, sysusers
 from buildahpy.build import packages as packages_mod
 from buildahpy.build.checks import check_image
 from buildahpy.build.context import NO_EXTRAS, BuildResult, Context, Extras, Setup
 from buildahpy.build.engine import LiveEngine, check_host_paths
+from buildahpy.build.release import add_release_package
+from buildahpy.build.sbom_image import write_sbom_in_image, write_sboms
 from buildahpy.errors import BuildahpyError, BuildError, CommandError
 from buildahpy.host import buildah, cache, dnf, rpmdb
 from buildahpy.host import workdir as workdir_mod
@@ -54,6 +56,7 @@ def build(
         ctx = record_base(setup, root)
         attach_cache(ctx)
         run_recipe(ctx)
+        add_release_package(ctx)
         harvest_cache(ctx)
         check_host_paths(ctx.plan, ctx.rootfs, dnf=False)
         prune_packages(ctx)
@@ -62,9 +65,11 @@ def build(
         measure_sizes(ctx)
         check_requested(ctx)
         check_image(ctx)
+        write_sbom_in_image(ctx)
         configure_image(ctx)
         commit_image(ctx)
         size = measure_image(ctx)
+        write_sboms(ctx)
         tag_image(ctx)
     if ctx.report is not None:
         sys.stderr.write("\n".join(ctx.report.lines()) + "\n")
@@ -247,7 +252,9 @@ def scrub_leftovers(ctx: Context) -> None:
 def configure_image(ctx: Context) -> None:
     # Always set, so an image never carries its base's values: what a fleet run compares.
     labels = {LABEL_INPUTS: ctx.extras.inputs, LABEL_PACKAGES: " ".join(ctx.packages)}
-    buildah.configure(ctx.container, ctx.image.config_value.merge(labels=labels))
+    labels |= provenance.oci_labels(ctx, dict(ctx.image.config_value.labels))
+    config = ctx.image.config_value.merge(labels=labels)
+    buildah.configure(ctx.container, config, provenance.created_by(ctx))
 
 
 def commit_image(ctx: Context) -> None:

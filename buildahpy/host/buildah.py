@@ -18,8 +18,9 @@ def from_argv(name: str, image: str) -> list[str]:
     return ["buildah", "from", "--name", name, "--pull=never", image]
 
 
-def config_argv(name: str, config: ImageConfig) -> list[str]:
-    argv = ["buildah", "config"]
+def config_argv(name: str, config: ImageConfig, created_by: str = "") -> list[str]:
+    # --created-by: what ``podman history`` shows made the layer (else "/bin/sh")
+    argv = ["buildah", "config", *([f"--created-by={created_by}"] if created_by else [])]
     if config.entrypoint is not None:
         argv.append(f"--entrypoint={json.dumps(list(config.entrypoint))}")
     if config.cmd is not None:
@@ -64,8 +65,20 @@ def umount(name: str) -> None:
     run(["buildah", "umount", name], hint="cannot unmount the working container")
 
 
-def configure(name: str, config: ImageConfig) -> None:
-    run(config_argv(name, config), hint="buildah config failed")
+def configure(name: str, config: ImageConfig, created_by: str = "") -> None:
+    run(config_argv(name, config, created_by), hint="buildah config failed")
+
+
+def image_digest(image: str) -> str:
+    """The digest of a local image's manifest (``sha256:...``), "" when it has none."""
+    out = run(["podman", "image", "inspect", "--format={{.Digest}}", image], quiet=True).stdout
+    return out.strip()
+
+
+def image_labels(image: str) -> dict[str, str]:
+    out = run(["buildah", "inspect", "--type=image", image], quiet=True).stdout
+    config = (json.loads(out or "{}").get("OCIv1") or {}).get("config") or {}
+    return dict(config.get("Labels") or {})
 
 
 def commit(name: str, iidfile: str, pending: str | None = None) -> str:

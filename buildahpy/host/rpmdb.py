@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from buildahpy.errors import CommandError
 from buildahpy.host.tools import run
 from buildahpy.plan import specs
-from buildahpy.plan.packages import Package
+from buildahpy.plan.packages import Header, Package
 
 _SEP = "\x1f"
 
@@ -21,12 +21,31 @@ def root_argv(root: str, dbpath: str) -> list[str]:
     return ["rpm", f"--root={root}", f"--dbpath={dbpath}"]
 
 
+# What the SBOM records of each package, read in the same query (one rpm call per build).
+HEADER_TAGS = tuple(
+    f"%{{{tag}}}"
+    for tag in (
+        "EPOCHNUM",
+        "VERSION",
+        "RELEASE",
+        "ARCH",
+        "LICENSE",
+        "VENDOR",
+        "PACKAGER",
+        "SOURCERPM",
+        "SHA256HEADER",
+        "SIGMD5",
+    )
+)
+
+
 QUERY_FORMAT = (
     _SEP.join(
         [
             "@@%{NAME}",
             "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}",
             "%{LONGSIZE}",
+            *HEADER_TAGS,
             "[R%{REQUIRENAME}\t%{REQUIREFLAGS}" + _SEP + "]",
             "[W%{RECOMMENDNAME}" + _SEP + "]",
             "[P%{PROVIDENAME}" + _SEP + "]",
@@ -42,6 +61,8 @@ def parse_query(text: str) -> dict[str, Package]:
     packages: dict[str, Package] = {}
     for record in text.split("@@")[1:]:
         name, nevra, size, *rest = record.rstrip("\n").split(_SEP)
+        header = [_value(item) for item in rest[: len(HEADER_TAGS)]]
+        rest = rest[len(HEADER_TAGS) :]
         fields: dict[str, list[str]] = {"R": [], "W": [], "P": [], "F": []}
         for item in rest:
             if item[:1] in fields:
@@ -49,9 +70,20 @@ def parse_query(text: str) -> dict[str, Package]:
         requires = tuple((r.split("\t")[0], int(r.split("\t")[1])) for r in fields["R"])
         files = tuple(_file(f) for f in fields["F"])
         packages[name] = Package(
-            name, nevra, int(size or 0), requires, tuple(fields["W"]), tuple(fields["P"]), files
+            name,
+            nevra,
+            int(size or 0),
+            requires,
+            tuple(fields["W"]),
+            tuple(fields["P"]),
+            files,
+            Header(int(header[0] or 0), *header[1:]),
         )
     return packages
+
+
+def _value(item: str) -> str:
+    return "" if item == "(none)" else item
 
 
 def _file(item: str) -> tuple[str, int, int, str, str, int]:

@@ -21,6 +21,16 @@ _SYSIMAGE_SINCE = {
     "rocky": 10,
     "ubi": 10,
 }
+# The package that makes an image say what it is (/etc/os-release), and the ID it says.
+_RELEASE_PACKAGES = {
+    "fedora": "fedora-release-identity-container",
+    "centos-stream": "centos-stream-release",
+    "rhel": "redhat-release",
+    "ubi": "redhat-release",
+    "almalinux": "almalinux-release",
+    "rocky": "rocky-release",
+}
+_OS_RELEASE_IDS = {"centos-stream": "centos", "ubi": "rhel"}
 _ALIASES = {"centos": "centos-stream", "redhat": "rhel", "rhel-ubi": "ubi"}
 FAMILIES = tuple(sorted(_SYSIMAGE_SINCE))
 
@@ -88,6 +98,26 @@ class Target:
     def major(self) -> int | None:
         head = self.releasever.split(".")[0]
         return int(head) if head.isdigit() else None
+
+    @property
+    def release_package(self) -> str:
+        """What to install into an image that has no /etc/os-release (Fedora's container
+        identity; EL's one release package)."""
+        return _RELEASE_PACKAGES[self.family]
+
+    @property
+    def os_release_id(self) -> str:
+        """The ID= the target's /etc/os-release has."""
+        return _OS_RELEASE_IDS.get(self.family, self.family)
+
+    def names_release(self, found: HostRelease) -> bool:
+        """Whether an os-release names this target: its ID, and its VERSION_ID (EL's carries
+        the minor release: 9.4 is release 9)."""
+        if found.id != self.os_release_id:
+            return False
+        if self.family == "fedora" or self.major is None:
+            return found.version_id == self.releasever
+        return found.version_id.split(".")[0] == self.releasever.split(".")[0]
 
     @property
     def rpmdb_path(self) -> str:

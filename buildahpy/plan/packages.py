@@ -19,6 +19,24 @@ _SCRIPT_ONLY = (
 )
 _RPMLIB = 1 << 24
 _RPMFILE_DOC = 1 << 1
+# What says which distribution an image is: pruning keeps the packages owning them.
+RELEASE_FILES = ("/etc/os-release", "/usr/lib/os-release")
+
+
+@attrs.frozen
+class Header:
+    """What an SBOM says of a package, from its rpm header ("" where the tag is not set)."""
+
+    epoch: int = 0
+    version: str = ""
+    release: str = ""
+    arch: str = ""
+    license: str = ""
+    vendor: str = ""
+    packager: str = ""
+    sourcerpm: str = ""
+    sha256header: str = ""
+    sigmd5: str = ""
 
 
 @attrs.frozen
@@ -30,6 +48,7 @@ class Package:
     weak: tuple[str, ...]
     provides: tuple[str, ...]
     files: tuple[tuple[str, int, int, str, str, int], ...]  # path size flags state lang mtime
+    header: Header = Header()
 
     @property
     def runtime_requires(self) -> list[str]:

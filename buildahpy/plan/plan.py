@@ -29,6 +29,7 @@ class Options:
     releasever: str | None = None
     dnf_command: str = "dnf"
     explain: bool = False
+    sbom_dir: Path | None = None  # --sbom DIR: both SBOMs of every image of the run
 
 
 @attrs.frozen
@@ -108,6 +109,7 @@ def make_plan(
             str(recipe.docs),
             repr(recipe.minimize),
             repr(recipe.skip_checks),
+            repr((recipe.release_package, recipe.sbom_in_image, recipe.version)),
             dnf_flavour,
             *ids,
             _source_digest(recipe.file),

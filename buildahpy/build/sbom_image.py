@@ -1,0 +1,111 @@
+"""SBOMs at build time (``--sbom DIR``, ``sbom_in_image=True``) and of any image buildahpy
+built (``buildahpy sbom IMAGE``), from the image's own rpmdb.
+
+Host binaries: buildah and podman (through buildah.py), rpm (through rpmdb.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from buildahpy.build import sbom, sbom_spdx
+from buildahpy.build.context import Context
+from buildahpy.errors import BuildahpyError, BuildError, CommandError
+from buildahpy.host import buildah, rpmdb
+from buildahpy.host.rootfs import RootFS
+from buildahpy.host.tools import base_env
+from buildahpy.log import step
+from buildahpy.plan.distro import Target, normalise_family, parse_os_release
+from buildahpy.plan.labels import LABEL_PACKAGES
+from buildahpy.plan.packages import RELEASE_FILES
+
+FORMATS = ("cyclonedx", "spdx")
+_RPMDBS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
+
+
+def _subject(ctx: Context, image_id: str = "") -> sbom.Subject:
+    base = ctx.recipe.base or ("" if ctx.plan.base_image == "scratch" else ctx.plan.base_image)
+    return sbom.Subject(
+        tag=ctx.plan.tag,
+        target=ctx.plan.target,
+        image_id=image_id,
+        digest=buildah.image_digest(image_id) if image_id else "",
+        base=base,
+        base_digest=buildah.image_digest(ctx.plan.base_image) if base else "",
+    )
+
+
+def write_sbom_in_image(ctx: Context) -> None:
+    """The CycloneDX document inside the image, written before the commit (so without the
+    image's id, which the document says)."""
+    if not ctx.recipe.sbom_in_image:
+        return
+    document = sbom.cyclonedx(_subject(ctx), ctx.rpmdb)
+    ctx.rootfs.mkdir(str(Path(sbom.IN_IMAGE_PATH).parent), 0o755)
+    ctx.rootfs.write_bytes(sbom.IN_IMAGE_PATH, document.encode())
+
+
+def write_sboms(ctx: Context) -> None:
+    """``--sbom DIR``: DIR/<recipe>.cdx.json and DIR/<recipe>.spdx.json."""
+    directory = ctx.options.sbom_dir
+    if directory is None:
+        return
+    with step("sbom"):
+        subject = _subject(ctx, ctx.image_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        name = ctx.recipe.name
+        (directory / f"{name}.cdx.json").write_text(sbom.cyclonedx(subject, ctx.rpmdb))
+        (directory / f"{name}.spdx.json").write_text(sbom_spdx.spdx(subject, ctx.rpmdb))
+
+
+def target_of(root: RootFS, image: str) -> Target:
+    fd = root.open_regular(RELEASE_FILES[0])
+    if fd is None:
+        raise BuildError(f"{image}: the image has no {RELEASE_FILES[0]}: cannot tell its distro")
+    with open(fd, encoding="utf-8", errors="replace") as handle:
+        found = parse_os_release(handle.read())
+    try:
+        family = normalise_family(found.id)
+    except BuildahpyError:
+        raise BuildError(f"{image}: its os-release names {found.id}, not an RPM family") from None
+    release = found.version_id if family == "fedora" else found.version_id.split(".")[0]
+    return Target(family, release)
+
+
+def image_sbom(image: str, fmt: str) -> str:
+    """The SBOM of a local image buildahpy built, read from a mount of it."""
+    try:
+        labels = buildah.image_labels(image)
+        image_id = buildah.image_id(image) or ""
+    except CommandError:
+        raise BuildError(f"{image}: no such local image") from None
+    if LABEL_PACKAGES not in labels:
+        raise BuildError(f"{image}: not built by buildahpy (no {LABEL_PACKAGES} label)")
+    with ExitStack() as stack:
+        container = f"buildahpy-sbom-{secrets.token_hex(3)}"
+        buildah.create(container, image)
+        stack.callback(buildah.remove, container)
+        root = RootFS(Path(buildah.mount(container)))
+        stack.callback(root.close)
+        dbpath = next((p for p in _RPMDBS if root.exists(f"{p}/rpmdb.sqlite")), None)
+        if dbpath is None:
+            raise BuildError(f"{image}: the image has no rpmdb ({' or '.join(_RPMDBS)})")
+        target = target_of(root, image)
+        home = stack.enter_context(tempfile.TemporaryDirectory(prefix="buildahpy-sbom-"))
+        packages = rpmdb.query(str(root.path), dbpath, base_env({"HOME": home}))
+    subject = sbom.Subject(
+        tag=image,
+        target=target,
+        image_id=image_id,
+        digest=buildah.image_digest(image_id) if image_id else "",
+        base=labels.get("org.opencontainers.image.base.name", ""),
+        base_digest=labels.get("org.opencontainers.image.base.digest", ""),
+    )
+    return (
+        sbom.cyclonedx(subject, packages)
+        if fmt == "cyclonedx"
+        else sbom_spdx.spdx(subject, packages)
+    )
