@@ -48,6 +48,7 @@ def test_dnf5_install_argv_uses_dnf5_spellings_and_host_vars(tmp_path: Path) -> 
         "--setopt=keepcache=False",
         "--no-plugins",
         "--setopt=varsdir=/etc/dnf/vars,/etc/yum/vars",
+        "--setopt=optional_metadata_types=filelists",  # file-path specs outside primary.xml
         "install",
         "nginx",
     ]
@@ -145,10 +146,11 @@ def test_commit_names_the_image_only_pending_so_the_tag_moves_only_after_success
 
 
 def test_explain_failure_names_the_missing_package() -> None:
-    msg = dnf.explain_failure(
-        "", "No match for argument: ngnix\nError: Unable to find a match: ngnix"
-    )
-    assert msg == "package not found in the enabled repositories: ngnix"
+    for flavour in dnf.FLAVOURS.values():
+        msg = flavour.explain_failure(
+            "", "No match for argument: ngnix\nError: Unable to find a match: ngnix"
+        )
+        assert msg == "package not found in the enabled repositories: ngnix", flavour.name
 
 
 def test_flavour_from_the_installed_file(tmp_path: Path) -> None:

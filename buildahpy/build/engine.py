@@ -171,6 +171,6 @@ def remove_packages(ctx: Context, packages: list[str]) -> None:
     with step("dnf remove", packages=" ".join(packages)):
         asked = [*ctx.requested, *packages] if ctx.requested else []
         before = rpmdb.satisfying(root, ctx.plan.rpmdb_path, asked, ctx.env)
-        dnf.run_transaction(dnf.remove_argv(ctx.plan, root, packages), ctx.env)
+        dnf.run_transaction(ctx.plan, dnf.remove_argv(ctx.plan, root, packages), ctx.env)
     taken = {name for spec in packages for name in before.get(spec, [])}
     ctx.requested = [s for s in ctx.requested if not before[s] or not set(before[s]) <= taken]

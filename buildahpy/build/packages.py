@@ -42,7 +42,7 @@ def install(
     hidden = minimize.excludes(table, named, installed) if plan.minimize.alternatives else []
     env = dict(env)
     try:
-        dnf.run_transaction(dnf.install_argv(plan, root, packages, hidden), env)
+        dnf.run_transaction(plan, dnf.install_argv(plan, root, packages, hidden), env)
         return hidden
     except CommandError as error:
         # dnf4 and dnf5 both say this when a package needs a hidden provider by name
@@ -53,7 +53,7 @@ def install(
             hidden=",".join(hidden),
             cause=error.hint,
         )
-    dnf.run_transaction(dnf.install_argv(plan, root, packages), env)
+    dnf.run_transaction(plan, dnf.install_argv(plan, root, packages), env)
     return []
 
 
@@ -66,7 +66,9 @@ def resolution_bytes(
     table = plan.alternatives
     hidden = minimize.excludes(table, named, []) if alternatives else []
     with tempfile.TemporaryDirectory(dir=plan.workdir, prefix="resolve-") as root:
-        dnf.run_transaction(dnf.install_argv(variant, root, named, hidden, justdb=True), dict(env))
+        dnf.run_transaction(
+            variant, dnf.install_argv(variant, root, named, hidden, justdb=True), env
+        )
         return sum(p.size for p in rpmdb.query(root, plan.rpmdb_path, env).values())
 
 

@@ -161,8 +161,7 @@ def attach_cache(ctx: Context) -> None:
         return
     work = cache.open_build_cache(snapshot, ctx.container)
     ctx.stack.callback(cache.close_build_cache, work)
-    if ctx.plan.dnf_flavour == dnf.DNF4:
-        cache.link_into(ctx.rootfs, work)
+    dnf.of(ctx.plan).attach_cache(ctx.rootfs, work)
 
 
 def harvest_cache(ctx: Context) -> None:

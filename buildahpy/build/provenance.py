@@ -37,6 +37,4 @@ def created_by(ctx: Context) -> str:
     """What ``podman history`` shows for the layer: ``buildahpy: dnf install nginx (12
     packages)``."""
     specs = " ".join(ctx.requested) or "nothing"
-    return (
-        f"buildahpy: dnf install {specs} ({len(ctx.rpmdb)} packages); recipe {ctx.recipe.name}"
-    )
+    return f"buildahpy: dnf install {specs} ({len(ctx.rpmdb)} packages); recipe {ctx.recipe.name}"

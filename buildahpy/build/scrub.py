@@ -7,20 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from buildahpy.host.dnf import FLAVOURS
 from buildahpy.host.rootfs import RootFS
 
-# What dnf4 and dnf5 leave in an installroot. `dnf clean all` keeps the directories, the
-# history database and the logs; we remove them all unless the image has a package manager.
-DNF_CACHES = ("/var/cache/dnf", "/var/cache/libdnf5", "/var/cache/yum")
-DNF_LOGS = (
-    "/var/log/dnf.log",
-    "/var/log/dnf.librepo.log",
-    "/var/log/dnf.rpm.log",
-    "/var/log/hawkey.log",
-    "/var/log/dnf5.log",
-    "/var/log/dnf5.log.1",
-)
-DNF_STATE = ("/var/lib/dnf", "/usr/lib/sysimage/libdnf5", "/var/lib/yum")
+# What either dnf leaves in an installroot (each flavour says, host/dnf/): every flavour's,
+# since a base image may have been made with the other one. We remove them all, the history
+# and state too unless the image has a package manager.
+DNF_CACHES = tuple(path for flavour in FLAVOURS.values() for path in flavour.caches)
+DNF_LOGS = tuple(path for flavour in FLAVOURS.values() for path in flavour.logs)
+DNF_STATE = tuple(path for flavour in FLAVOURS.values() for path in flavour.state)
 PACKAGE_MANAGERS = frozenset({"dnf", "dnf5", "microdnf", "yum"})
 # Debian's rpm defaults to ~/.rpmdb; should a macro ever slip through, never ship it.
 STRAY_RPMDBS = ("/root/.rpmdb",)

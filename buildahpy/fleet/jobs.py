@@ -177,7 +177,5 @@ class Preparer:
             )
             env = workdir.fill(plan, self.options.repo_files, sysusers_helper="")
             scratch = workdir.make(stack)
-            if self.flavour == dnf.DNF4:  # see cache.link_into
-                (scratch / "var" / "cache").mkdir(parents=True)
-                (scratch / "var" / "cache" / "dnf").symlink_to(staging)
+            dnf.of(plan).prepare_makecache_root(scratch, staging)
             run(dnf.makecache_argv(plan, str(scratch)), env=env, hint="dnf makecache failed")

@@ -1,0 +1,136 @@
+"""What every dnf does the same way; each flavour (dnf4.py, dnf5.py) says how it differs.
+
+Argument lists are built by pure methods from the plan, so tests check them as data; ``run``
+is the only caller of the tool runner here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from buildahpy.api.validate import check_packages
+from buildahpy.errors import CommandError
+from buildahpy.host.tools import run
+
+if TYPE_CHECKING:
+    from buildahpy.host.rootfs import RootFS
+    from buildahpy.plan.plan import Plan
+
+_NO_MATCH = (
+    re.compile(r"No match for argument:\s*(\S+)"),
+    re.compile(r"Unable to find a match: (.+)"),
+    re.compile(r"No package (\S+) available"),
+)
+_PROBLEM = re.compile(r"^\s*(?:Problem|- ).*?(nothing provides .+|conflicts with .+)$", re.M)
+_SCRIPTLET = re.compile(r"Error in (\S+) scriptlet in rpm package (\S+)")
+
+
+class Dnf:
+    """One dnf flavour: its command lines, how it is pointed at a cache, what it leaves in an
+    installroot, and how its failures read."""
+
+    name = ""
+    no_plugins = ""  # the option that turns plugins off
+    # What it leaves in an installroot (`dnf clean all` keeps directories, history and logs).
+    caches: tuple[str, ...] = ()
+    logs: tuple[str, ...] = ()
+    state: tuple[str, ...] = ()
+
+    # -- command lines ------------------------------------------------------------------------
+    def common_argv(self, plan: Plan, root: str, *, justdb: bool = False) -> list[str]:
+        """Options shared by every transaction: where to install and what to read.
+
+        ``justdb`` records the transaction in the rpmdb without unpacking files: a resolution
+        whose result is measured, not installed."""
+        tsflags = [] if plan.docs else ["nodocs"]
+        tsflags += ["justdb"] if justdb else []
+        return [
+            plan.dnf_command,
+            "-y",
+            f"--installroot={root}",
+            f"--releasever={plan.target.releasever}",
+            f"--config={plan.dnf_conf}",
+            f"--setopt=reposdir={','.join(plan.reposdirs)}",
+            f"--setopt=install_weak_deps={plan.weak_deps}",
+            f"--setopt=tsflags={','.join(tsflags)}",
+            f"--setopt=keepcache={bool(plan.cachedir)}",
+            self.no_plugins,
+            # the host's vars, as the inputs digest reads them (plan.repos.dnf_vars): given
+            # reposdir on the command line, dnf 4.14 (cli._read_conf_file) and dnf5 (Base::setup)
+            # otherwise read them from inside the empty installroot, and $stream stays as written
+            f"--setopt=varsdir={','.join(plan.varsdirs)}",
+            *self.own_argv(plan),
+            *self.cache_argv(plan),
+        ]
+
+    def own_argv(self, plan: Plan) -> list[str]:
+        """Options only this flavour needs."""
+        return []
+
+    def cache_argv(self, plan: Plan) -> list[str]:
+        """A shared-cache build reads the metadata snapshot this run made, never refreshing it."""
+        return ["--setopt=metadata_expire=-1"] if plan.cachedir else []
+
+    def install_argv(
+        self,
+        plan: Plan,
+        root: str,
+        packages: Sequence[str],
+        exclude: Sequence[str] = (),
+        *,
+        justdb: bool = False,
+    ) -> list[str]:
+        """``exclude`` hides large providers so the solver picks the small alternative."""
+        hide = [f"--setopt=excludepkgs={','.join(exclude)}"] if exclude else []
+        base = self.common_argv(plan, root, justdb=justdb)
+        return [*base, *hide, "install", *check_packages(packages)]
+
+    def remove_argv(self, plan: Plan, root: str, packages: Sequence[str]) -> list[str]:
+        return [*self.common_argv(plan, root), "remove", *check_packages(packages)]
+
+    def makecache_argv(self, plan: Plan, root: str) -> list[str]:
+        """Fetch every repository's metadata into ``plan.cachedir`` (a fleet run's shared
+        snapshot), checking each repository for a newer revision whatever the age of what is
+        there."""
+        argv = [
+            a for a in self.common_argv(plan, root) if not a.startswith("--setopt=metadata_exp")
+        ]
+        return [*argv, "--setopt=metadata_expire=0", "makecache"]
+
+    # -- the cache ----------------------------------------------------------------------------
+    def attach_cache(self, root: RootFS, work: Path) -> None:
+        """Point this dnf at a build's private cachedir, beyond what its options say."""
+
+    def prepare_makecache_root(self, root: Path, staging: Path) -> None:
+        """The same for the empty installroot a makecache runs in."""
+
+    # -- failures -----------------------------------------------------------------------------
+    def explain_signature(self, text: str) -> str | None:
+        """The package and the key problem behind a failed signature check, or None."""
+        return None
+
+    def explain_failure(self, stdout: str, stderr: str) -> str:
+        """Turn dnf's output into the one cause a user needs to read."""
+        text = f"{stdout}\n{stderr}"
+        missing = sorted({m for rx in _NO_MATCH for m in rx.findall(text)})
+        if missing:
+            return f"package not found in the enabled repositories: {', '.join(missing)}"
+        if problem := _PROBLEM.search(text):
+            return f"dependency problem: {problem.group(1).strip()}"
+        if signature := self.explain_signature(text):
+            return signature
+        if scriptlet := _SCRIPTLET.search(text):
+            return f"{scriptlet.group(1)} scriptlet of package {scriptlet.group(2)} failed"
+        return "dnf failed"
+
+    def run(self, argv: Sequence[str], env: Mapping[str, str]) -> str:
+        try:
+            return run(argv, env=env).stdout
+        except CommandError as error:
+            cause = self.explain_failure(error.stdout, error.stderr)
+            raise CommandError(
+                error.argv, error.returncode, error.stderr, hint=cause, stdout=error.stdout
+            ) from None
