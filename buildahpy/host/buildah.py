@@ -1,4 +1,5 @@
-"""Working containers and images: buildah (and podman for the size users see in ``podman images``).
+"""Working containers and images: buildah, and podman where buildah has no such verb (the size
+and digest ``podman images`` shows, ``podman untag``, inspecting many images in one call).
 
 Host binaries: buildah, podman. Argument lists come from pure ``*_argv`` functions.
 """
