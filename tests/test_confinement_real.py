@@ -65,12 +65,18 @@ def planted_repo(
 
 
 def build(
-    builder: Builder, planted_repo: Path, name: str, body: str, sentinel: Path, *args: str
+    builder: Builder,
+    planted_repo: Path,
+    name: str,
+    body: str,
+    sentinel: Path,
+    *args: str,
+    options: str = "",
 ) -> subprocess.CompletedProcess[str]:
     path = builder.recipe(
         f"{name}.py",
         f"from buildahpy import recipe\n\nS = {str(sentinel)!r}\n\n"
-        f"@recipe('localhost/{name.replace('_', '-')}')\ndef {name}(image):\n{body}",
+        f"@recipe('localhost/{name.replace('_', '-')}'{options})\ndef {name}(image):\n{body}",
     )
     return builder.cli(path, "--repo-file", planted_repo, *args)
 
@@ -199,8 +205,8 @@ def test_scrub_over_var_cache_and_var_log_linked_to_the_host(
 ) -> None:
     """/var/cache and /var/log are links to the host directory; the scrub deletes dnf's caches
     and logs under them. A package cannot plant these two (dnf makes both directories before
-    its transaction), so the recipe does, in an image dnf never touches (and without the
-    shared download cache, whose link lives in /var/cache)."""
+    its transaction), so the recipe does, in an image dnf never touches (no release package,
+    and without the shared download cache, whose link lives in /var/cache)."""
     body = (
         "    image.mkdir(S + '/dnf')\n"
         "    image.write_file(S + '/dnf/repo.solv', 'image cache')\n"
@@ -212,7 +218,15 @@ def test_scrub_over_var_cache_and_var_log_linked_to_the_host(
     )
     before = snapshot(sentinel)
 
-    result = build(builder, planted_repo, "confine_scrub", body, sentinel, "--no-cache")
+    result = build(
+        builder,
+        planted_repo,
+        "confine_scrub",
+        body,
+        sentinel,
+        "--no-cache",
+        options=", release_package=False",
+    )
 
     assert result.returncode == 0, result.stderr
     assert snapshot(sentinel) == before

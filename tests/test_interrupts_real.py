@@ -48,7 +48,12 @@ def test_two_builds_of_the_same_tag_at_once_both_succeed(builder: Builder) -> No
         assert marker in ("one\n", "two\n")
         assert (root / "payload").stat().st_size == 8 << 20
         assert (root / "usr/sbin/busybox").is_file()
-        assert builder.packages(root) == ["busybox"]
+        # busybox, and the release package the build adds to an image without os-release
+        assert builder.packages(root) == [
+            "busybox",
+            "fedora-release-common",
+            "fedora-release-identity-container",
+        ]
     entrypoint = builder.inspect(tag)["OCIv1"]["config"]["Entrypoint"]
     assert entrypoint == ["/usr/sbin/busybox", "sh"]
     assert builder.containers() == []

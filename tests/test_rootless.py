@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.metadata
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -35,7 +37,38 @@ pytestmark = pytest.mark.integration
 USER = f"bpy-rl-{os.getpid()}"
 NOSUB = f"bpy-nosub-{os.getpid()}"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-RUNTIME_PACKAGES = ("buildahpy", "sh", "attr", "attrs", "structlog")
+
+
+def runtime_packages() -> list[str]:
+    """The import names of buildahpy and of every distribution it needs at run time, read from
+    their metadata (what a user without access to this venv gets a copy of)."""
+    names, seen, todo = ["buildahpy"], set(), ["buildahpy"]
+    while todo:
+        try:
+            dist = importlib.metadata.distribution(todo.pop())
+        except importlib.metadata.PackageNotFoundError:
+            continue  # a requirement whose marker leaves it out on this Python
+        for requirement in dist.requires or []:
+            if "extra ==" in requirement:
+                continue
+            name = re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0]
+            if name.lower() not in seen:
+                seen.add(name.lower())
+                todo.append(name)
+        if dist.metadata["Name"] != "buildahpy":
+            names += top_level(dist)
+    return sorted(set(names))
+
+
+def top_level(dist: importlib.metadata.Distribution) -> list[str]:
+    listed = dist.read_text("top_level.txt")
+    if listed:
+        return listed.split()
+    parts = {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
+    skip = ("bin", "__pycache__")
+    return sorted(p.removesuffix(".py") for p in parts if ".dist-info" not in p and p not in skip)
+
+
 TALK = ("nginx", "bash_base", "busybox")
 LEFTOVERS = ("var/cache/dnf", "var/lib/dnf", "var/log/dnf.log", "var/log/hawkey.log", "root/.rpmdb")
 
@@ -186,9 +219,12 @@ def choose_python(user: RootlessUser) -> None:
         return
     app = user.work / "app"
     app.mkdir()
-    for name in RUNTIME_PACKAGES:
-        source = Path(importlib.import_module(name).__file__ or "").parent
-        shutil.copytree(source, app / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in runtime_packages():
+        source = Path(importlib.import_module(name).__file__ or "")
+        if source.name == "__init__.py":
+            shutil.copytree(source.parent, app / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, app / source.name)
     give(app, user.name)
     user.pythonpath = str(app)
     for python in (sys.executable, os.path.realpath(sys.executable), "/usr/bin/python3"):
