@@ -18,6 +18,7 @@ from buildahpy.host import cache
 from buildahpy.host.rootfs import RootFS
 from buildahpy.plan.packages import Package
 from buildahpy.plan.plan import Options, Plan
+from buildahpy.plan.timestamp import Timestamp
 
 
 @attrs.frozen
@@ -67,6 +68,7 @@ class Context:
     pruned: list[Package] = attrs.Factory(list)
     installed: dict[str, Package] = attrs.Factory(dict)
     report: sizes.SizeReport | None = None
+    timestamp: Timestamp | None = None  # the image's time, decided once its packages are final
     options: Options = attrs.Factory(Options)
     extras: Extras = attrs.Factory(Extras)
 

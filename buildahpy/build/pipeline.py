@@ -8,6 +8,7 @@ the working container, and the tag only moves once a complete image exists.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 import tempfile
@@ -19,7 +20,7 @@ import attrs
 
 from buildahpy.api.image import Image
 from buildahpy.api.recipe import Recipe, where_in
-from buildahpy.build import bases, scrub, sizes, sysusers
+from buildahpy.build import bases, reproducible, scrub, sizes, sysusers
 from buildahpy.build import packages as packages_mod
 from buildahpy.build.checks import check_image
 from buildahpy.build.context import NO_EXTRAS, BuildResult, Context, Extras
@@ -29,9 +30,9 @@ from buildahpy.host import buildah, cache, dnf, rpmdb, userns
 from buildahpy.host.rootfs import RootFS
 from buildahpy.host.tools import base_env
 from buildahpy.log import get_logger, step
-from buildahpy.plan import minimize
+from buildahpy.plan import minimize, timestamp
 from buildahpy.plan.distro import HostRelease
-from buildahpy.plan.labels import LABEL_INPUTS, LABEL_PACKAGES
+from buildahpy.plan.labels import LABEL_CREATED, LABEL_INPUTS, LABEL_PACKAGES
 from buildahpy.plan.plan import Options, dnf_conf, make_plan, rpm_macros
 from buildahpy.privilege import gc
 from buildahpy.unwind import UnwindStack
@@ -58,11 +59,13 @@ def build(
         harvest_cache(ctx)
         check_host_paths(ctx, dnf=False)
         prune_packages(ctx)
+        decide_timestamp(ctx)
         finish_rpmdb(ctx)
         scrub_leftovers(ctx)
         measure_sizes(ctx)
         check_requested(ctx)
         check_image(ctx)
+        normalise_rootfs(ctx)
         configure_image(ctx)
         commit_image(ctx)
         size = measure_image(ctx)
@@ -111,6 +114,8 @@ def prepare_workdir(
     (home / ".rpmmacros").write_text(macros)
     env = base_env({"HOME": plan.home})
     env.pop("XDG_CONFIG_HOME", None)  # rpm >= 4.19 also reads $XDG_CONFIG_HOME/rpm/macros
+    # rpm >= 4.18 records it as INSTALLTIME/INSTALLTID instead of the clock (checked on 4.18)
+    env[timestamp.ENV] = str(timestamp.install_epoch(timestamp.from_environ(os.environ)))
     return Context(recipe=recipe, plan=plan, stack=stack, env=env, options=options, extras=extras)
 
 
@@ -209,6 +214,22 @@ def finish_rpmdb(ctx: Context) -> None:
     scrub.link_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
 
 
+def decide_timestamp(ctx: Context) -> None:
+    """The image's one time (plan/timestamp.py), known once the packages are final; read
+    before the rpmdb is tidied, as finish_rpmdb's queries are."""
+    found: list[int] = []
+    if ctx.rootfs.exists(ctx.plan.rpmdb_path):
+        found = rpmdb.buildtimes(str(ctx.rootfs.path), ctx.plan.rpmdb_path, ctx.env)
+    ctx.timestamp = timestamp.decide(timestamp.from_environ(os.environ), found)
+    get_logger().debug("timestamp", epoch=ctx.timestamp.epoch, source=ctx.timestamp.source)
+
+
+def normalise_rootfs(ctx: Context) -> None:
+    """Last edit of the rootfs: nothing of the build's clock or randomness stays in it."""
+    assert ctx.timestamp is not None
+    get_logger().debug("normalised", **reproducible.normalise(ctx.rootfs, ctx.timestamp.epoch))
+
+
 def check_requested(ctx: Context) -> None:
     """Every spec the recipe installed is still satisfied by the finished rpmdb."""
     packages_mod.require_satisfied(ctx.requested, ctx.satisfied)
@@ -255,7 +276,9 @@ def scrub_leftovers(ctx: Context) -> None:
 def configure_image(ctx: Context) -> None:
     assert ctx.image is not None
     # Always set, so an image never carries its base's values: what a fleet run compares.
+    assert ctx.timestamp is not None
     labels = {LABEL_INPUTS: ctx.extras.inputs, LABEL_PACKAGES: " ".join(ctx.packages)}
+    labels[LABEL_CREATED] = ctx.timestamp.rfc3339
     buildah.configure(ctx.container, ctx.image.config_value.merge(labels=labels))
 
 
@@ -267,7 +290,10 @@ def commit_image(ctx: Context) -> None:
         iidfile = Path(ctx.plan.workdir) / "iid"
         pending = gc.pending_name(ctx.container)
         ctx.stack.callback(release_pending, ctx, pending)
-        ctx.image_id = buildah.commit(ctx.container, str(iidfile), pending)
+        assert ctx.timestamp is not None
+        ctx.image_id = buildah.commit(
+            ctx.container, str(iidfile), pending, timestamp=ctx.timestamp.epoch
+        )
 
 
 def release_pending(ctx: Context, pending: str) -> None:
