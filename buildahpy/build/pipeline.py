@@ -74,7 +74,7 @@ def build(
         sys.stderr.write("\n".join(ctx.report.lines()) + "\n")
     return BuildResult(
         recipe.name,
-        recipe.tag,
+        ctx.plan.tag,
         ctx.image_id,
         size,
         ctx.packages,
