@@ -19,7 +19,7 @@ from buildahpy.api.recipe import Recipe, failure_in, load_files
 from buildahpy.build import sbom_image
 from buildahpy.build.dryrun import print_plan
 from buildahpy.errors import BuildahpyError, Interrupted, RecipeError, UsageError
-from buildahpy.fleet import driver, graph
+from buildahpy.fleet import driver, graph, reproduce
 from buildahpy.fleet.jobs import Settings
 from buildahpy.host import dnf, preflight
 from buildahpy.plan.distro import HostRelease, read_host_release
@@ -91,6 +91,11 @@ def add_fleet_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rebuild", action="store_true", help="build even the images that are up to date"
+    )
+    parser.add_argument(
+        "--check-reproducible",
+        action="store_true",
+        help="build each recipe twice (the second under a private name) and list what differs",
     )
     parser.add_argument(
         "--shard",
@@ -173,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         verbose=args.verbose,
     )
+    if args.check_reproducible:
+        return reproduce.check(nodes, options, host, flavour, settings, args.report)
     return driver.run(nodes, options, host, flavour, settings, args.report)
 
 

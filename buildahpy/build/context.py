@@ -21,6 +21,7 @@ from buildahpy.host import cache
 from buildahpy.host.rootfs import RootFS
 from buildahpy.plan.packages import Package
 from buildahpy.plan.plan import Options, Plan
+from buildahpy.plan.timestamp import Timestamp
 
 if TYPE_CHECKING:
     from buildahpy.build.engine import LiveEngine
@@ -84,6 +85,7 @@ class Context:
     image_id: str = ""
     tagged: bool = False
     release_added: str = ""  # the release package the build added (release.py), if any
+    timestamp: Timestamp | None = None  # the image's time, decided once its packages are final
 
     @property
     def recipe(self) -> Recipe:

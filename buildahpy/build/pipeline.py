@@ -8,6 +8,7 @@ the working container, and the tag only moves once a complete image exists.
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 import time
@@ -18,7 +19,7 @@ import attrs
 
 from buildahpy.api.image import Image
 from buildahpy.api.recipe import Recipe, failure_in
-from buildahpy.build import bases, provenance, scrub, sizes, sysusers
+from buildahpy.build import bases, provenance, reproducible, scrub, sizes, sysusers
 from buildahpy.build import packages as packages_mod
 from buildahpy.build.checks import check_image
 from buildahpy.build.context import NO_EXTRAS, BuildResult, Context, Extras, Setup
@@ -30,9 +31,9 @@ from buildahpy.host import buildah, cache, dnf, rpmdb
 from buildahpy.host import workdir as workdir_mod
 from buildahpy.host.rootfs import RootFS
 from buildahpy.log import get_logger, step
-from buildahpy.plan import minimize
+from buildahpy.plan import minimize, timestamp
 from buildahpy.plan.distro import HostRelease
-from buildahpy.plan.labels import LABEL_INPUTS, LABEL_PACKAGES
+from buildahpy.plan.labels import LABEL_CREATED, LABEL_INPUTS, LABEL_PACKAGES
 from buildahpy.plan.plan import Options, make_plan
 from buildahpy.privilege import gc
 from buildahpy.unwind import UnwindStack
@@ -60,12 +61,14 @@ def build(
         harvest_cache(ctx)
         check_host_paths(ctx.plan, ctx.rootfs, dnf=False)
         prune_packages(ctx)
+        decide_timestamp(ctx)
         finish_rpmdb(ctx)
         scrub_leftovers(ctx)
         measure_sizes(ctx)
         check_requested(ctx)
         check_image(ctx)
         write_sbom_in_image(ctx)
+        normalise_rootfs(ctx)
         configure_image(ctx)
         commit_image(ctx)
         size = measure_image(ctx)
@@ -75,7 +78,7 @@ def build(
         sys.stderr.write("\n".join(ctx.report.lines()) + "\n")
     return BuildResult(
         recipe.name,
-        recipe.tag,
+        ctx.plan.tag,
         ctx.image_id,
         size,
         ctx.packages,
@@ -108,6 +111,8 @@ def prepare_workdir(
     if extras.cache is not None:
         plan = attrs.evolve(plan, cachedir=str(cache.build_cache_path(extras.cache, container)))
     env = workdir_mod.fill(plan, options.repo_files, sysusers.helper_command())
+    # rpm >= 4.18 records it as INSTALLTIME/INSTALLTID instead of the clock (checked on 4.18)
+    env[timestamp.ENV] = str(timestamp.install_epoch(timestamp.from_environ(os.environ)))
     return Setup(recipe, options, plan, extras, env, stack, container)
 
 
@@ -205,6 +210,22 @@ def finish_rpmdb(ctx: Context) -> None:
     scrub.link_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
 
 
+def decide_timestamp(ctx: Context) -> None:
+    """The image's one time (plan/timestamp.py), known once the packages are final; read
+    before the rpmdb is tidied, as finish_rpmdb's queries are."""
+    found: list[int] = []
+    if ctx.rootfs.exists(ctx.plan.rpmdb_path):
+        found = rpmdb.buildtimes(str(ctx.rootfs.path), ctx.plan.rpmdb_path, ctx.env)
+    ctx.timestamp = timestamp.decide(timestamp.from_environ(os.environ), found)
+    get_logger().debug("timestamp", epoch=ctx.timestamp.epoch, source=ctx.timestamp.source)
+
+
+def normalise_rootfs(ctx: Context) -> None:
+    """Last edit of the rootfs: nothing of the build's clock or randomness stays in it."""
+    assert ctx.timestamp is not None
+    get_logger().debug("normalised", **reproducible.normalise(ctx.rootfs, ctx.timestamp.epoch))
+
+
 def check_requested(ctx: Context) -> None:
     """Every spec the recipe installed is still satisfied by the finished rpmdb."""
     packages_mod.require_satisfied(ctx.requested, ctx.satisfied)
@@ -250,8 +271,10 @@ def scrub_leftovers(ctx: Context) -> None:
 
 def configure_image(ctx: Context) -> None:
     # Always set, so an image never carries its base's values: what a fleet run compares.
+    assert ctx.timestamp is not None
     labels = {LABEL_INPUTS: ctx.extras.inputs, LABEL_PACKAGES: " ".join(ctx.packages)}
     labels |= provenance.oci_labels(ctx, dict(ctx.image.config_value.labels))
+    labels[LABEL_CREATED] = ctx.timestamp.rfc3339
     config = ctx.image.config_value.merge(labels=labels)
     buildah.configure(ctx.container, config, provenance.created_by(ctx))
 
@@ -264,7 +287,10 @@ def commit_image(ctx: Context) -> None:
         iidfile = Path(ctx.plan.workdir) / "iid"
         pending = gc.pending_name(ctx.container)
         ctx.stack.callback(release_pending, ctx, pending)
-        ctx.image_id = buildah.commit(ctx.container, str(iidfile), pending)
+        assert ctx.timestamp is not None
+        ctx.image_id = buildah.commit(
+            ctx.container, str(iidfile), pending, timestamp=ctx.timestamp.epoch
+        )
 
 
 def release_pending(ctx: Context, pending: str) -> None:

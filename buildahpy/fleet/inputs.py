@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from buildahpy.api.image import DryEngine, Image
 from buildahpy.api.imports import fresh_imports
 from buildahpy.api.recipe import Recipe
 from buildahpy.log import get_logger
+from buildahpy.plan import timestamp
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.plan import Options
 from buildahpy.plan.repos import repo_files
@@ -131,6 +133,8 @@ def recipe_inputs(recipe: Recipe, options: Options, host: HostRelease, flavour: 
         "copied": copied,
         "imported": imported,
         "version": __version__,
+        # the image's time when set (plan/timestamp.py), so a new value is a rebuild
+        "source_date_epoch": os.environ.get(timestamp.ENV, ""),
     }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 

@@ -37,11 +37,17 @@ def config_argv(name: str, config: ImageConfig, created_by: str = "") -> list[st
     return [*argv, name]
 
 
-def commit_argv(name: str, iidfile: str, pending: str | None = None) -> list[str]:
+def commit_argv(
+    name: str, iidfile: str, pending: str | None = None, *, timestamp: int | None = None
+) -> list[str]:
     # Never the tag: it is added only once the image is complete, so a failed or interrupted
     # commit can never move it off the previous image. ``pending`` is a name only this build
     # uses, so whatever buildah stored before a signal stopped it can be found and removed.
-    argv = ["buildah", "commit", "--quiet", "--format=oci", f"--iidfile={iidfile}", name]
+    # ``--timestamp`` (buildah >= 1.16): the config's created, the history's and every file's
+    # time in the layer, instead of the clock.
+    argv = ["buildah", "commit", "--quiet", "--format=oci", f"--iidfile={iidfile}"]
+    argv += [f"--timestamp={timestamp}"] if timestamp is not None else []
+    argv.append(name)
     return [*argv, pending] if pending else argv
 
 
@@ -82,11 +88,17 @@ def image_labels(image: str) -> dict[str, str]:
     return dict(config.get("Labels") or {})
 
 
-def commit(name: str, iidfile: str, pending: str | None = None) -> str:
+def commit(
+    name: str, iidfile: str, pending: str | None = None, *, timestamp: int | None = None
+) -> str:
     # Shielded: buildah 1.28 stores the image and only then names it, and dies on SIGTERM or
     # SIGINT in between, leaving a nameless image nobody can tell apart. Let it finish; the
     # caller's undo then removes the image by its pending name.
-    run(commit_argv(name, iidfile, pending), hint="buildah commit failed", shield=True)
+    run(
+        commit_argv(name, iidfile, pending, timestamp=timestamp),
+        hint="buildah commit failed",
+        shield=True,
+    )
     with open(iidfile) as handle:
         return handle.read().strip().removeprefix("sha256:")
 

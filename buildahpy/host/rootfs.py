@@ -178,6 +178,12 @@ class RootFS:
         top = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self._fd)
         yield from _walk(top, "", frozenset(skip))
 
+    def clamp_mtimes(self, epoch: int) -> int:
+        """Set every entry newer than ``epoch`` (files, directories, symlinks themselves, the
+        root too) to ``epoch``, fd by fd without following a link; returns how many changed."""
+        top = os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=self._fd)
+        return _clamp(top, epoch) + _clamp_one(self._fd, ".", epoch)
+
     # -- edits -------------------------------------------------------------------------------
     def write_bytes(
         self, path: str | PurePosixPath, data: bytes, mode: int = 0o644, *, follow: bool = False
@@ -325,3 +331,28 @@ def _walk(fd: int, where: str, skip: frozenset[str]) -> Iterator[tuple[str, int,
             yield from _walk(child, path, skip)
     finally:
         os.close(fd)
+
+
+def _clamp_one(fd: int, name: str, epoch: int) -> int:
+    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    if st.st_mtime_ns <= epoch * 1_000_000_000 and st.st_atime_ns <= epoch * 1_000_000_000:
+        return 0
+    os.utime(name, (epoch, epoch), dir_fd=fd, follow_symlinks=False)
+    return 1
+
+
+def _clamp(fd: int, epoch: int) -> int:
+    """Clamp the entries of the directory open at ``fd`` (closed when done), depth first, so a
+    directory's own time is set after its contents stop changing it."""
+    changed = 0
+    try:
+        with os.scandir(fd) as entries:
+            listed = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+        for name, is_dir in listed:
+            if is_dir:
+                child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                changed += _clamp(child, epoch)
+            changed += _clamp_one(fd, name, epoch)
+    finally:
+        os.close(fd)
+    return changed

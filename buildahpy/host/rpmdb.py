@@ -102,6 +102,16 @@ def query(root: str, dbpath: str, env: Mapping[str, str]) -> dict[str, Package]:
     return parse_query(out)
 
 
+def buildtimes(root: str, dbpath: str, env: Mapping[str, str]) -> list[int]:
+    """Every installed package's BUILDTIME: the newest is the image's time (plan/timestamp.py)."""
+    out = run(
+        [*root_argv(root, dbpath), "-qa", "--qf", "%{BUILDTIME}\n"],
+        env=env,
+        hint="cannot read the image's rpmdb",
+    ).stdout
+    return [int(line) for line in out.split() if line.isdigit()]
+
+
 def erase(root: str, dbpath: str, names: Sequence[str], env: Mapping[str, str]) -> None:
     # --nodeps: only scriptlet requirements point at these; --noscripts: their removal
     # scriptlets would need the very tools being removed.

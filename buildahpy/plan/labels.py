@@ -5,3 +5,4 @@ Always set, so an image never carries its base's values.
 
 LABEL_INPUTS = "io.buildahpy.inputs"  # the digest of what the image was built from
 LABEL_PACKAGES = "io.buildahpy.packages"  # name-version-release.arch of each package, spaced
+LABEL_CREATED = "org.opencontainers.image.created"  # the image's time (plan/timestamp.py)

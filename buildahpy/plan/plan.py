@@ -30,6 +30,9 @@ class Options:
     dnf_command: str = "dnf"
     explain: bool = False
     sbom_dir: Path | None = None  # --sbom DIR: both SBOMs of every image of the run
+    # A name to tag with instead of the recipe's (``{name}``: the recipe's name), for the second
+    # build of --check-reproducible. Not part of repr, so not an input of the image (inputs.py).
+    tag_as: str = attrs.field(default="", repr=False)
 
 
 @attrs.frozen
@@ -117,7 +120,7 @@ def make_plan(
     )
     return Plan(
         recipe_name=recipe.name,
-        tag=recipe.tag,
+        tag=options.tag_as.format(name=recipe.name.lower()) if options.tag_as else recipe.tag,
         target=target,
         weak_deps=recipe.weak_deps,
         docs=recipe.docs,
