@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from spdx_tools.spdx.parser.jsonlikedict.json_like_dict_parser import JsonLikeDictParser
@@ -103,3 +104,13 @@ def test_spdx_validates_and_keeps_unparsable_licenses_as_refs() -> None:
     }
     assert ("SPDXRef-rpm-nginx", "DEPENDS_ON", "SPDXRef-rpm-pcre") in kinds
     assert ("SPDXRef-image", "DESCENDANT_OF", "SPDXRef-base-image") in kinds
+
+
+def test_the_same_image_gives_the_same_documents_dated_by_its_timestamp() -> None:
+    dated = attrs.evolve(SUBJECT, created=1_700_000_000)
+    for write in (sbom.cyclonedx, sbom_spdx.spdx):
+        first, second = write(dated, PACKAGES), write(dated, PACKAGES)
+        assert first == second, write.__name__
+        assert "2023-11-14T22:13:20" in first, write.__name__  # the image's time, not the clock
+        other = write(attrs.evolve(dated, image_id="f" * 64), PACKAGES)
+        assert other != first, write.__name__  # another image, another serial or namespace

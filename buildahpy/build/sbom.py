@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from importlib.metadata import version as dist_version
 
 import attrs
@@ -48,6 +50,17 @@ class Subject:
     digest: str = ""
     base: str = ""  # the base image's name (``base=``), "" for scratch
     base_digest: str = ""
+    created: int = 0  # the image's timestamp (plan/timestamp.py), never the wall clock
+
+
+def document_uuid(subject: Subject, packages: Mapping[str, Package]) -> uuid.UUID:
+    """The same for the same image and packages, so that the documents are reproducible."""
+    nevras = " ".join(sorted(p.nevra for p in packages.values()))
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"buildahpy:{subject.tag}:{subject.image_id}:{nevras}")
+
+
+def created(subject: Subject) -> datetime:
+    return datetime.fromtimestamp(subject.created, UTC)
 
 
 def purl(package: Package, target: Target) -> str:
@@ -149,7 +162,8 @@ def cyclonedx(subject: Subject, packages: Mapping[str, Package]) -> str:
         bom_ref="image",
         properties=subject_properties(subject),
     )
-    bom = Bom()
+    bom = Bom(serial_number=document_uuid(subject, packages))
+    bom.metadata.timestamp = created(subject)
     bom.metadata.component = image
     bom.metadata.tools.components.add(
         Component(type=ComponentType.APPLICATION, name=TOOL, version=tool_version())

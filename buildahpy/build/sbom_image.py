@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import tempfile
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 
 from buildahpy.build import sbom, sbom_spdx
@@ -35,6 +36,7 @@ def _subject(ctx: Context, image_id: str = "") -> sbom.Subject:
         digest=buildah.image_digest(image_id) if image_id else "",
         base=base,
         base_digest=buildah.image_digest(ctx.plan.base_image) if base else "",
+        created=ctx.timestamp.epoch if ctx.timestamp else 0,
     )
 
 
@@ -103,9 +105,18 @@ def image_sbom(image: str, fmt: str) -> str:
         digest=buildah.image_digest(image_id) if image_id else "",
         base=labels.get("org.opencontainers.image.base.name", ""),
         base_digest=labels.get("org.opencontainers.image.base.digest", ""),
+        created=_epoch(labels.get("org.opencontainers.image.created", "")),
     )
     return (
         sbom.cyclonedx(subject, packages)
         if fmt == "cyclonedx"
         else sbom_spdx.spdx(subject, packages)
     )
+
+
+def _epoch(rfc3339: str) -> int:
+    """The image's own created label as seconds (0 when it has none that parses)."""
+    try:
+        return int(datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import re
-import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from license_expression import Licensing
@@ -127,9 +125,11 @@ def spdx(subject: sbom.Subject, packages: Mapping[str, RpmPackage]) -> str:
         spdx_version="SPDX-2.3",
         spdx_id="SPDXRef-DOCUMENT",
         name=subject.tag,
-        document_namespace=f"https://buildahpy.invalid/spdx/{subject.tag}/{uuid.uuid4()}",
+        document_namespace=(
+            f"https://buildahpy.invalid/spdx/{subject.tag}/{sbom.document_uuid(subject, packages)}"
+        ),
         creators=[Actor(ActorType.TOOL, f"{sbom.TOOL}-{sbom.tool_version()}")],
-        created=datetime.now(UTC).replace(microsecond=0),
+        created=sbom.created(subject),
     )
     document = Document(
         creation_info=info,
