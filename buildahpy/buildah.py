@@ -6,16 +6,38 @@ Host binaries: buildah, podman. Argument lists come from pure ``*_argv`` functio
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import resource
+from collections.abc import Mapping, Sequence
 
+from . import features
 from .config import ImageConfig
 from .errors import CommandError
 from .tools import run
 
+# The limits ``buildah run`` sets for the programs a recipe runs. Left to buildah, 1.43 raises
+# them to its own defaults, which needs CAP_SYS_RESOURCE ('setting "RLIMIT_NPROC" limit ...
+# operation not permitted' in a user namespace or an unprivileged container); the limits we run
+# with can always be set again.
+ULIMITS = {"nproc": resource.RLIMIT_NPROC, "nofile": resource.RLIMIT_NOFILE}
 
-def from_argv(name: str, image: str) -> list[str]:
+
+def current_limits() -> dict[str, tuple[int, int]]:
+    return {name: resource.getrlimit(which) for name, which in ULIMITS.items()}
+
+
+def ulimit_argv(limits: Mapping[str, tuple[int, int]]) -> list[str]:
+    """``--ulimit=name=soft:hard`` for each limit; -1 is buildah's word for unlimited."""
+
+    def value(limit: int) -> str:
+        return "-1" if limit == resource.RLIM_INFINITY else str(limit)
+
+    items = sorted(limits.items())
+    return [f"--ulimit={name}={value(soft)}:{value(hard)}" for name, (soft, hard) in items]
+
+
+def from_argv(name: str, image: str, ulimits: Sequence[str] = ()) -> list[str]:
     # never pull here: a fleet run resolves (and if need be pulls) bases before any build
-    return ["buildah", "from", "--name", name, "--pull=never", image]
+    return ["buildah", "from", "--name", name, "--pull=never", *ulimits, image]
 
 
 def config_argv(name: str, config: ImageConfig) -> list[str]:
@@ -49,7 +71,8 @@ def run_argv(name: str, argv: Sequence[str]) -> list[str]:
 
 
 def create(name: str, image: str = "scratch") -> None:
-    run(from_argv(name, image), hint="cannot create the working container")
+    limits = ulimit_argv(current_limits()) if features.buildah_has("from", "--ulimit") else []
+    run(from_argv(name, image, limits), hint="cannot create the working container")
 
 
 def remove(name: str) -> None:

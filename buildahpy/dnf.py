@@ -1,6 +1,7 @@
 """The host's dnf (dnf4 or dnf5) pointed at the image rootfs with ``--installroot``.
 
-Host binaries: dnf (``dnf --version`` tells dnf4 from dnf5). Argument lists are built by pure
+Host binaries: dnf, dnf5, dnf4 or dnf-3, whichever is the flavour asked for (the file, or
+``--version``, tells dnf4 from dnf5). Argument lists are built by pure
 functions from the plan, so tests check them as data; ``run_transaction`` is the only caller of
 the tool runner here.
 """
@@ -12,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .errors import BuildError, CommandError
+from .errors import BuildError, CommandError, PreflightError
 from .tools import run, which
 
 if TYPE_CHECKING:
@@ -69,6 +70,37 @@ def host_flavour(dnf: str = "dnf") -> str:
     if known:
         return known
     return detect_flavour(run([dnf, "--version"], hint="cannot run the host's dnf").stdout)
+
+
+def candidates(flavour: str) -> tuple[str, ...]:
+    """The commands that may be the host's dnf of ``flavour`` (``auto``: any), best first.
+
+    Debian's dnf5 ships only /usr/bin/dnf5, Fedora 41+ links dnf to it; dnf4 is ``dnf`` (a
+    link to dnf-3 on Debian), or ``dnf4`` and ``dnf-3`` beside a dnf5 that owns ``dnf``."""
+    if flavour == DNF5:
+        return ("dnf5", "dnf")
+    if flavour == DNF4:
+        return ("dnf", "dnf4", "dnf-3")
+    return ("dnf", "dnf5", "dnf4", "dnf-3")
+
+
+def find_dnf(flavour: str = "auto") -> tuple[str, str]:
+    """The host's dnf for ``flavour`` (``auto``, ``dnf4``, ``dnf5``): (command, flavour)."""
+    looked = []
+    for name in candidates(flavour):
+        if not which(name):
+            continue
+        found = host_flavour(name)
+        if flavour in ("auto", found):
+            return name, found
+        looked.append(f"'{name}' is {found}")
+    wanted = "dnf" if flavour == "auto" else flavour
+    seen = f" ({', '.join(looked)})" if looked else ""
+    fix = "apt-get install dnf5 (or dnf)" if flavour != DNF4 else "apt-get install dnf"
+    raise PreflightError(
+        f"no {wanted} on this host: none of {', '.join(candidates(flavour))} is{seen};"
+        f" install it (Debian: {fix}; Fedora: dnf install {'dnf5' if flavour == DNF5 else 'dnf'})"
+    )
 
 
 def common_argv(plan: Plan, root: str, *, justdb: bool = False) -> list[str]:

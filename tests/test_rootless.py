@@ -63,6 +63,8 @@ class RootlessUser:
         env = {"PATH": PATH, "HOME": str(self.home), "USER": self.name, "LOGNAME": self.name}
         if self.pythonpath:
             env["PYTHONPATH"] = self.pythonpath
+        if flavour := os.environ.get("BUILDAHPY_DNF_FLAVOUR"):  # a lane's forced flavour
+            env["BUILDAHPY_DNF_FLAVOUR"] = flavour
         return env
 
     def run(self, *argv: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
