@@ -195,6 +195,20 @@ _DNF5_CHECK = re.compile(
     r'OpenPGP check for package "([^"]+)" (?:\(.*?\) )?from repo "([^"]+)" has failed: ([^\n]+)'
 )
 
+# dnf 5.4's reasons (libdnf5 rpm_signature.cpp), said the way dnf4's cases are
+_DNF5_REASONS = {
+    "The package is not signed": (
+        "package {package} is not signed and its repository has gpgcheck=1"
+    ),
+    "Import of the key didn't help, wrong key": (
+        "package {package} is not signed by a key that repository '{repo}' trusts"
+    ),
+    "The repository does not have any OpenPGP keys configured": (
+        "repository '{repo}' has gpgcheck=1 but no gpgkey=;"
+        " add the URL of its signing key to the .repo file"
+    ),
+}
+
 
 def explain_signature(text: str) -> str | None:
     """The package and the key problem behind a failed signature check, or None."""
@@ -219,6 +233,9 @@ def explain_signature(text: str) -> str | None:
         return f"package {package} is signed by an unknown key and its repository names no gpgkey"
     if dnf5 := _DNF5_CHECK.search(text):
         package, repo, reason = dnf5.groups()
+        for known, cause in _DNF5_REASONS.items():
+            if reason.startswith(known):
+                return cause.format(package=package, repo=repo)
         return f"signature check of package {package} from repository {repo!r} failed: {reason}"
     if repo_id := _NO_GPGKEY.search(text):
         return (

@@ -18,9 +18,32 @@ from pathlib import Path
 
 import pytest
 
+from buildahpy import buildah
+from buildahpy.dnf import find_dnf
+
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED_TOOLS = ("buildah", "podman", "rpm", "rpmbuild", "createrepo_c", "dpkg-deb")
 DNF_COMMANDS = ("dnf", "dnf5", "dnf4", "dnf-3")  # any flavour; buildahpy finds the one it runs
+
+
+def dnf_flavour() -> str:
+    """The flavour buildahpy runs here (a lane may force one with BUILDAHPY_DNF_FLAVOUR)."""
+    return find_dnf(os.environ.get("BUILDAHPY_DNF_FLAVOUR") or "auto")[1]
+
+
+def fixture_nevra(repo_file: Path, name: str) -> str:
+    """name-version-release.arch of a fixture package, as rpm reads its file: the versions
+    are those of the Debian packages the fixture was made from."""
+    rpms = sorted((repo_file.parent / "Packages").glob(f"{name}-[0-9]*.rpm"))
+    qf = "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n"
+    out = subprocess.run(
+        ["rpm", "-qp", "--nosignature", "--qf", qf, *map(str, rpms)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    (nevra,) = [n for n in out if n.rsplit("-", 2)[0] == name]
+    return nevra
 
 
 def must_run() -> bool:
@@ -139,7 +162,9 @@ class Builder:
         ]
 
     def run_in(self, tag: str, *argv: str) -> subprocess.CompletedProcess[str]:
-        name = self.tool("buildah", "from", "--pull=never", tag).strip()
+        # the limits buildahpy gives its own containers: buildah >= 1.43 would raise them
+        limits = buildah.ulimit_argv(buildah.current_limits())
+        name = self.tool("buildah", "from", "--pull=never", *limits, tag).strip()
         try:
             return subprocess.run(
                 ["buildah", "run", "--isolation=chroot", name, "--", *argv],

@@ -37,6 +37,11 @@ NOSUB = f"bpy-nosub-{os.getpid()}"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 RUNTIME_PACKAGES = ("buildahpy", "sh", "attr", "attrs", "structlog")
 TALK = ("nginx", "bash_base", "busybox")
+# the user's own limits, as buildahpy passes them (buildah >= 1.43 would raise them otherwise)
+LIMITS = (
+    'lim() { s=$(ulimit -S$1) h=$(ulimit -H$1); echo "--ulimit=$2=${s/unlimited/-1}:'
+    '${h/unlimited/-1}"; }; '
+)
 LEFTOVERS = ("var/cache/dnf", "var/lib/dnf", "var/log/dnf.log", "var/log/hawkey.log", "root/.rpmdb")
 
 
@@ -106,11 +111,11 @@ class RootlessUser:
         its own: chroot isolation keeps the caller's, and in the host's only real root may bind
         port 80 (nginx -t binds its listen ports)."""
         body = (
-            f"c=$(buildah from --pull=never {tag}) && "
+            f"{LIMITS}c=$(buildah from --pull=never $(lim n nofile) $(lim u nproc) {tag}) && "
             'unshare --net -- buildah run --isolation=chroot $c -- "$@"; '
             "rc=$?; buildah rm $c >/dev/null; exit $rc"
         )
-        return self.unshare("sh", "-c", body, "sh", *argv)
+        return self.unshare("bash", "-c", body, "bash", *argv)
 
     def containers(self) -> list[str]:
         done = self.run("buildah", "containers", "--json")
