@@ -31,6 +31,11 @@ def dnf_flavour() -> str:
     return find_dnf(os.environ.get("BUILDAHPY_DNF_FLAVOUR") or "auto")[1]
 
 
+def dnf_command() -> str:
+    """The command buildahpy runs as dnf here: ``dnf``, ``dnf5`` ..."""
+    return find_dnf(os.environ.get("BUILDAHPY_DNF_FLAVOUR") or "auto")[0]
+
+
 def fixture_nevra(repo_file: Path, name: str) -> str:
     """name-version-release.arch of a fixture package, as rpm reads its file: the versions
     are those of the Debian packages the fixture was made from."""

@@ -559,3 +559,79 @@ def test_signals_reach_the_build_inside_the_namespace(
     assert user.image_id("localhost/slow:latest") is None
     uid = pwd.getpwnam(USER).pw_uid
     assert not [c for p, c in descendants(1).items() if "sleep 60" in c and owner_of(p) == uid]
+
+
+# A package that declares its user only in a sysusers.d file, the way Fedora 42+ packages do:
+# rpmbuild >= 4.19 turns that file into user()/group() provides, and rpm >= 4.19 creates the
+# user in its %sysusers step, before the files that the user owns are unpacked. AutoProv on (the
+# kit turns it off) so the generator runs. 'setup', which ships /etc/passwd, is in the same
+# transaction: installed after the user was made, it replaces the file, and only a pass after
+# the transaction can bring the user back, with the ids the files were given.
+SYSUSERS_SPEC = """\
+AutoProv: yes
+
+%files
+%dir %attr(0750,sysd,sysd) /var/lib/sysd
+%attr(0640,sysd,sysd) /var/lib/sysd/state
+/usr/lib/sysusers.d/sysd.conf
+"""
+SYSUSERS_RECIPE = """\
+from buildahpy import recipe
+
+@recipe("localhost/sysd:latest")
+def sysd(image):
+    image.install("setup", "bash", "sysd-owned")
+"""
+
+
+@pytest.fixture(scope="session")
+def sysusers_repo(rootless: RootlessUser) -> Path:
+    rpm = build_rpm(
+        rootless.work / "rpmbuild",
+        "sysd-owned",
+        SYSUSERS_SPEC,
+        files={
+            "/var/lib/sysd/state": "ok\n",
+            "/usr/lib/sysusers.d/sysd.conf": 'u sysd - "sysusers daemon" /var/lib/sysd\n',
+        },
+    )
+    provides = sh("rpm", "-qp", "--provides", str(rpm)).stdout.split("\n")
+    if not any(line.startswith("user(sysd)") for line in provides):
+        # rpm 4.18 (Debian 12): no sysusers generator, no %sysusers step to test
+        pytest.skip("this rpmbuild makes no user()/group() provides from sysusers.d (rpm < 4.19)")
+    assert any(line.startswith("group(sysd)") for line in provides), provides
+    repo = make_repo(rootless.work / "sysd-repo", [rpm], repo_id="sysd")
+    (rootless.work / "sysd.py").write_text(SYSUSERS_RECIPE)
+    give(rootless.work, USER)
+    return repo
+
+
+def sysd_account(text: str) -> tuple[int, int]:
+    passwd = [line.split(":") for line in text.splitlines() if line.startswith("sysd:x:")]
+    assert len(passwd) == 1, text
+    _name, _x, uid, gid, gecos, home, _shell = passwd[0]
+    assert (gecos, home) == ("sysusers daemon", "/var/lib/sysd"), passwd
+    assert 0 < int(uid) < 1000, passwd  # a system user
+    return int(uid), int(gid)
+
+
+def test_sysusers_step_makes_the_user_before_its_files_root_and_rootless(
+    user: RootlessUser, sysusers_repo: Path, builder: Builder
+) -> None:
+    result = user.cli(user.work / "sysd.py", repo_files=(sysusers_repo,))
+    assert result.returncode == 0, result.stderr
+    accounts = user.in_image("localhost/sysd:latest", "cat $m/etc/passwd; cat $m/etc/group")
+    assert accounts.returncode == 0, accounts.stderr
+    uid, gid = sysd_account(accounts.stdout)
+    assert f"sysd:x:{gid}:" in accounts.stdout
+    assert "root:x:0:0:" in accounts.stdout  # setup's /etc/passwd, with the user added to it
+    tree = user.tree("localhost/sysd:latest")
+    # owned by the user at unpack time: only rpm's %sysusers step can have made it by then
+    assert tree["var/lib/sysd"][:3] == ["drwxr-x---", uid, gid]
+    assert tree["var/lib/sysd/state"][:3] == ["-rw-r-----", uid, gid]
+    as_root = builder.cli(user.work / "sysd.py", "--repo-file", sysusers_repo)
+    assert as_root.returncode == 0, as_root.stderr
+    root_tree = json.loads(
+        builder.tool(sys.executable, str(ROOT / "tests" / "imagetree.py"), "localhost/sysd:latest")
+    )
+    assert root_tree == tree  # the same ids, owners and files
