@@ -564,9 +564,10 @@ def test_signals_reach_the_build_inside_the_namespace(
 # A package that declares its user only in a sysusers.d file, the way Fedora 42+ packages do:
 # rpmbuild >= 4.19 turns that file into user()/group() provides, and rpm >= 4.19 creates the
 # user in its %sysusers step, before the files that the user owns are unpacked. AutoProv on (the
-# kit turns it off) so the generator runs. 'setup', which ships /etc/passwd, is in the same
-# transaction: installed after the user was made, it replaces the file, and only a pass after
-# the transaction can bring the user back, with the ids the files were given.
+# kit turns it off) so the generator runs. Built two ways: with 'setup' (which ships
+# /etc/passwd) in the same transaction, and with setup in a later one, which replaces the
+# /etc/passwd the step wrote: only the pass after that transaction brings the user back, and it
+# must come back with the ids its files were given.
 SYSUSERS_SPEC = """\
 AutoProv: yes
 
@@ -575,13 +576,14 @@ AutoProv: yes
 %attr(0640,sysd,sysd) /var/lib/sysd/state
 /usr/lib/sysusers.d/sysd.conf
 """
-SYSUSERS_RECIPE = """\
-from buildahpy import recipe
-
-@recipe("localhost/sysd:latest")
-def sysd(image):
-    image.install("setup", "bash", "sysd-owned")
-"""
+SYSUSERS_RECIPES = {
+    "one-transaction": '    image.install("setup", "bash", "sysd-owned")\n',
+    "setup-later": (
+        '    image.install("sysd-owned")\n'
+        '    image.mkdir("/srv")\n'  # ends the transaction: setup comes in a second one
+        '    image.install("setup", "bash")\n'
+    ),
+}
 
 
 @pytest.fixture(scope="session")
@@ -601,7 +603,11 @@ def sysusers_repo(rootless: RootlessUser) -> Path:
         pytest.skip("this rpmbuild makes no user()/group() provides from sysusers.d (rpm < 4.19)")
     assert any(line.startswith("group(sysd)") for line in provides), provides
     repo = make_repo(rootless.work / "sysd-repo", [rpm], repo_id="sysd")
-    (rootless.work / "sysd.py").write_text(SYSUSERS_RECIPE)
+    for name, body in SYSUSERS_RECIPES.items():
+        (rootless.work / f"sysd-{name}.py").write_text(
+            f"from buildahpy import recipe\n\n@recipe('localhost/sysd-{name}:latest')\n"
+            f"def sysd(image):\n{body}"
+        )
     give(rootless.work, USER)
     return repo
 
@@ -615,23 +621,27 @@ def sysd_account(text: str) -> tuple[int, int]:
     return int(uid), int(gid)
 
 
+@pytest.mark.parametrize("order", sorted(SYSUSERS_RECIPES))
 def test_sysusers_step_makes_the_user_before_its_files_root_and_rootless(
-    user: RootlessUser, sysusers_repo: Path, builder: Builder
+    user: RootlessUser, sysusers_repo: Path, builder: Builder, order: str
 ) -> None:
-    result = user.cli(user.work / "sysd.py", repo_files=(sysusers_repo,))
+    tag, recipe = f"localhost/sysd-{order}:latest", user.work / f"sysd-{order}.py"
+    result = user.cli(recipe, repo_files=(sysusers_repo,))
     assert result.returncode == 0, result.stderr
-    accounts = user.in_image("localhost/sysd:latest", "cat $m/etc/passwd; cat $m/etc/group")
+    script = "cat $m/etc/passwd; echo @@; cat $m/etc/group; echo @@; ls $m/etc"
+    accounts = user.in_image(tag, script)
     assert accounts.returncode == 0, accounts.stderr
-    uid, gid = sysd_account(accounts.stdout)
-    assert f"sysd:x:{gid}:" in accounts.stdout
-    assert "root:x:0:0:" in accounts.stdout  # setup's /etc/passwd, with the user added to it
-    tree = user.tree("localhost/sysd:latest")
+    passwd, group, etc = accounts.stdout.split("@@\n")
+    uid, gid = sysd_account(passwd)
+    assert f"sysd:x:{gid}:" in group.splitlines()
+    # setup's accounts too: rpm left its files as .rpmnew when the user came first
+    assert "root:x:0:0:" in passwd and "root:x:0:" in group, etc
+    assert not [name for name in etc.split() if name.endswith(".rpmnew")], etc
+    tree = user.tree(tag)
     # owned by the user at unpack time: only rpm's %sysusers step can have made it by then
     assert tree["var/lib/sysd"][:3] == ["drwxr-x---", uid, gid]
     assert tree["var/lib/sysd/state"][:3] == ["-rw-r-----", uid, gid]
-    as_root = builder.cli(user.work / "sysd.py", "--repo-file", sysusers_repo)
+    as_root = builder.cli(recipe, "--repo-file", sysusers_repo)
     assert as_root.returncode == 0, as_root.stderr
-    root_tree = json.loads(
-        builder.tool(sys.executable, str(ROOT / "tests" / "imagetree.py"), "localhost/sysd:latest")
-    )
+    root_tree = json.loads(builder.tool(sys.executable, str(ROOT / "tests" / "imagetree.py"), tag))
     assert root_tree == tree  # the same ids, owners and files
