@@ -30,6 +30,14 @@ def parse_options(help_text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def parse_default_ulimits(help_text: str) -> dict[str, str]:
+    """buildah's own ``--ulimit`` defaults, as its help shows them (1.28: ``(default
+    [nproc=32768:32768])``; 1.43 shows none): name -> ``soft:hard``."""
+    found = re.search(r"--ulimit\b[^\n]*\(default \[([^\]]*)\]\)", help_text)
+    pairs = (item.split("=", 1) for item in (found[1].split(",") if found else []) if "=" in item)
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
 def parse_querytags(text: str) -> frozenset[str]:
     """The header tags ``rpm --querytags`` names, one per line (upper case)."""
     return frozenset(line.strip().upper() for line in text.splitlines() if line.strip())
@@ -46,9 +54,18 @@ def _help(argv: list[str]) -> str:
 
 
 @functools.cache
+def _buildah_help(subcommand: str) -> str:
+    return _help(["buildah", subcommand, "--help"])
+
+
+@functools.cache
 def buildah_options(subcommand: str) -> frozenset[str]:
     """Options of ``buildah SUBCOMMAND`` (``from``, ``commit``) on this host."""
-    return parse_options(_help(["buildah", subcommand, "--help"]))
+    return parse_options(_buildah_help(subcommand))
+
+
+def buildah_default_ulimits() -> dict[str, str]:
+    return parse_default_ulimits(_buildah_help("from"))
 
 
 @functools.cache

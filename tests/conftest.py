@@ -168,8 +168,8 @@ class Builder:
 
     def run_in(self, tag: str, *argv: str) -> subprocess.CompletedProcess[str]:
         # the limits buildahpy gives its own containers: buildah >= 1.43 would raise them
-        limits = buildah.ulimit_argv(buildah.current_limits())
-        name = self.tool("buildah", "from", "--pull=never", *limits, tag).strip()
+        name = self.tool("buildah", "from", "--pull=never", *buildah.working_limits(), tag)
+        name = name.strip()
         try:
             return subprocess.run(
                 ["buildah", "run", "--isolation=chroot", name, "--", *argv],

@@ -78,6 +78,12 @@ def test_options_are_read_from_the_flag_lists_only() -> None:
     assert old == {"--squash", "--timestamp"}
 
 
+def test_buildahs_own_ulimit_defaults() -> None:
+    help_128 = "      --ulimit strings       ulimit options (default [nproc=32768:32768])\n"
+    assert features.parse_default_ulimits(help_128) == {"nproc": "32768:32768"}
+    assert features.parse_default_ulimits(BUILDAH_143_FROM) == {}
+
+
 def test_dnf_global_options_in_both_layouts() -> None:
     dnf4 = features.parse_options(DNF4_HELP)
     dnf5 = features.parse_options(DNF5_HELP)
@@ -187,6 +193,9 @@ def test_ulimits_are_the_current_ones() -> None:
     limits = buildah.current_limits()
     assert limits["nofile"] == resource.getrlimit(resource.RLIMIT_NOFILE)
     assert limits["nproc"] == resource.getrlimit(resource.RLIMIT_NPROC)
+    # buildah 1.28 applies its own nproc default before ours: that one stays
+    kept = buildah.ulimit_argv({"nproc": (96363, 96363)}, {"nproc": "32768:32768"})
+    assert kept == ["--ulimit=nproc=32768:32768"]
     made = buildah.from_argv("c1", "scratch", argv)
     assert made == ["buildah", "from", "--name", "c1", "--pull=never", *argv, "scratch"]
 

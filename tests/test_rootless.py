@@ -29,6 +29,8 @@ from conftest import ROOT, Builder, unavailable
 from proc_helpers import descendants
 from rpmkit import build_rpm, make_repo
 
+from buildahpy import buildah
+
 pytestmark = pytest.mark.integration
 
 # per test process, so two runs on one machine never share (or delete) each other's user
@@ -37,11 +39,6 @@ NOSUB = f"bpy-nosub-{os.getpid()}"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 RUNTIME_PACKAGES = ("buildahpy", "sh", "attr", "attrs", "structlog")
 TALK = ("nginx", "bash_base", "busybox")
-# the user's own limits, as buildahpy passes them (buildah >= 1.43 would raise them otherwise)
-LIMITS = (
-    'lim() { s=$(ulimit -S$1) h=$(ulimit -H$1); echo "--ulimit=$2=${s/unlimited/-1}:'
-    '${h/unlimited/-1}"; }; '
-)
 LEFTOVERS = ("var/cache/dnf", "var/lib/dnf", "var/log/dnf.log", "var/log/hawkey.log", "root/.rpmdb")
 
 
@@ -111,11 +108,12 @@ class RootlessUser:
         its own: chroot isolation keeps the caller's, and in the host's only real root may bind
         port 80 (nginx -t binds its listen ports)."""
         body = (
-            f"{LIMITS}c=$(buildah from --pull=never $(lim n nofile) $(lim u nproc) {tag}) && "
+            # the limits buildahpy gives its containers (buildah >= 1.43 would raise them)
+            f"c=$(buildah from --pull=never {' '.join(buildah.working_limits())} {tag}) && "
             'unshare --net -- buildah run --isolation=chroot $c -- "$@"; '
             "rc=$?; buildah rm $c >/dev/null; exit $rc"
         )
-        return self.unshare("bash", "-c", body, "bash", *argv)
+        return self.unshare("sh", "-c", body, "sh", *argv)
 
     def containers(self) -> list[str]:
         done = self.run("buildah", "containers", "--json")
