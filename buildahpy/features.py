@@ -79,6 +79,12 @@ def dnf_options(command: str) -> frozenset[str]:
     return parse_options(_help([command, "--help"]))
 
 
+def forget() -> None:
+    """Read every tool again on the next question (tests that change PATH)."""
+    for reader in (_buildah_help, buildah_options, rpm_tags, dnf_options):
+        reader.cache_clear()
+
+
 def buildah_has(subcommand: str, option: str) -> bool:
     return option in buildah_options(subcommand)
 

@@ -109,14 +109,14 @@ def test_helps_are_read_once_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyP
     calls = tmp_path / "calls"
     fake_tool(tmp_path, "buildah", f'echo "$@" >> {calls}\necho "      --ulimit strings   x"')
     monkeypatch.setenv("PATH", str(tmp_path))
-    features.buildah_options.cache_clear()
+    features.forget()
     try:
         assert features.buildah_has("from", "--ulimit")
         assert features.buildah_has("from", "--ulimit")
         assert not features.buildah_has("from", "--sbom")
         assert calls.read_text().splitlines() == ["from --help"]
     finally:
-        features.buildah_options.cache_clear()
+        features.forget()
 
 
 DNF4_SCRIPT = "#!/usr/bin/python3\nimport dnf\n"
