@@ -7,11 +7,14 @@ host that cannot build; 128+N when stopped by signal N (130 Ctrl-C, 143 SIGTERM)
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+
+import attrs
 
 from buildahpy import log
 from buildahpy.api.image import DryEngine, Image
@@ -62,8 +65,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--dnf-flavour",
         choices=["auto", dnf.DNF4, dnf.DNF5],
-        default="auto",
-        help="which dnf the host has (default: ask 'dnf --version')",
+        default=os.environ.get("BUILDAHPY_DNF_FLAVOUR") or "auto",
+        help="which dnf to run: the host's dnf, dnf5 or dnf4 (default: $BUILDAHPY_DNF_FLAVOUR, "
+        "else auto: the flavour of the host's 'dnf', else whichever is installed)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show each command as it runs")
     parser.add_argument("--log-format", choices=["console", "json"], default="console")
@@ -78,6 +82,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "weak deps and small alternatives saved (extra dnf resolutions)",
     )
     args = parser.parse_args(argv)
+    if args.dnf_flavour not in ("auto", dnf.DNF4, dnf.DNF5):
+        parser.error(f"BUILDAHPY_DNF_FLAVOUR={args.dnf_flavour}: expected auto, dnf4 or dnf5")
     if args.gc and args.files:
         parser.error("--gc takes no recipe files")
     if not args.gc and not args.files:
@@ -169,8 +175,9 @@ def run(args: argparse.Namespace) -> int:
     for entry in recipes:  # a release nobody gives is a usage error before anything is created
         target_of(entry, options, host)
     preflight.check_host()
+    command, flavour = dnf.find_dnf(args.dnf_flavour)
+    options = attrs.evolve(options, dnf_command=command)
     gc.collect_before_build()
-    flavour = dnf.host_flavour() if args.dnf_flavour == "auto" else args.dnf_flavour
     settings = Settings(
         jobs=args.jobs,
         rebuild=args.rebuild,

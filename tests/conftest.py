@@ -18,8 +18,37 @@ from pathlib import Path
 
 import pytest
 
+from buildahpy.host import buildah
+from buildahpy.host.dnf import find_dnf
+
 ROOT = Path(__file__).resolve().parent.parent
-REQUIRED_TOOLS = ("buildah", "podman", "dnf", "rpm", "rpmbuild", "createrepo_c", "dpkg-deb")
+REQUIRED_TOOLS = ("buildah", "podman", "rpm", "rpmbuild", "createrepo_c", "dpkg-deb")
+DNF_COMMANDS = ("dnf", "dnf5", "dnf4", "dnf-3")  # any flavour; buildahpy finds the one it runs
+
+
+def dnf_flavour() -> str:
+    """The flavour buildahpy runs here (a lane may force one with BUILDAHPY_DNF_FLAVOUR)."""
+    return find_dnf(os.environ.get("BUILDAHPY_DNF_FLAVOUR") or "auto")[1]
+
+
+def dnf_command() -> str:
+    """The command buildahpy runs as dnf here: ``dnf``, ``dnf5`` ..."""
+    return find_dnf(os.environ.get("BUILDAHPY_DNF_FLAVOUR") or "auto")[0]
+
+
+def fixture_nevra(repo_file: Path, name: str) -> str:
+    """name-version-release.arch of a fixture package, as rpm reads its file: the versions
+    are those of the Debian packages the fixture was made from."""
+    rpms = sorted((repo_file.parent / "Packages").glob(f"{name}-[0-9]*.rpm"))
+    qf = "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n"
+    out = subprocess.run(
+        ["rpm", "-qp", "--nosignature", "--qf", qf, *map(str, rpms)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    (nevra,) = [n for n in out if n.rsplit("-", 2)[0] == name]
+    return nevra
 
 
 def must_run() -> bool:
@@ -35,6 +64,8 @@ def unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def real_tools() -> None:
     missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if not any(shutil.which(command) for command in DNF_COMMANDS):
+        missing.append("dnf")
     if missing:
         unavailable(f"missing tools: {', '.join(missing)}")
     if os.geteuid() != 0:
@@ -136,7 +167,9 @@ class Builder:
         ]
 
     def run_in(self, tag: str, *argv: str) -> subprocess.CompletedProcess[str]:
-        name = self.tool("buildah", "from", "--pull=never", tag).strip()
+        # the limits buildahpy gives its own containers: buildah >= 1.43 would raise them
+        name = self.tool("buildah", "from", "--pull=never", *buildah.working_limits(), tag)
+        name = name.strip()
         try:
             return subprocess.run(
                 ["buildah", "run", "--isolation=chroot", name, "--", *argv],

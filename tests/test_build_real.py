@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, Builder
 from proc_helpers import running, wait_for
+
+from buildahpy.host import features
 
 pytestmark = pytest.mark.integration
 
@@ -117,6 +120,40 @@ def test_busybox_base_has_an_applet_link_for_everything(builder: Builder) -> Non
     run = builder.run_in(tag, "/bin/sh", "-c", "echo busy; ls / | wc -l")
     assert run.returncode == 0 and run.stdout.startswith("busy\n"), run.stderr
     assert builder.inspect(tag)["OCIv1"]["config"]["Entrypoint"] == ["/bin/sh"]
+
+
+RUNS = """\
+from buildahpy import recipe
+
+@recipe("localhost/runs")
+def runs(image):
+    image.install("bash")
+    limits = image.run(["/bin/bash", "-c", "ulimit -Sn; ulimit -Hn; ulimit -Su; ulimit -Hu"])
+    image.write_file("/limits", limits)
+"""
+
+
+NOFILE, NPROC = resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC
+
+
+def test_image_run_works_with_limits_it_may_set(builder: Builder) -> None:
+    """buildah 1.43 raises RLIMIT_NOFILE and NPROC for ``buildah run`` unless told the limits,
+    which fails without CAP_SYS_RESOURCE; the working container gets ours, or buildah's own
+    default where its help shows one (1.28: nproc)."""
+    result = builder.cli(builder.recipe("runs.py", RUNS))
+    assert result.returncode == 0, result.stderr
+    with builder.mounted("localhost/runs:latest") as root:
+        seen = (root / "limits").read_text().split()
+    defaults = features.buildah_default_ulimits()
+
+    def expected(name: str, which: int) -> list[str]:
+        if name in defaults:
+            return defaults[name].split(":")
+        limits = resource.getrlimit(which)
+        return ["unlimited" if x == resource.RLIM_INFINITY else str(x) for x in limits]
+
+    nofile, nproc = (expected(n, w) for n, w in (("nofile", NOFILE), ("nproc", NPROC)))
+    assert seen == [*nofile, *nproc]
 
 
 FAILING = {

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Builder
+from conftest import ROOT, Builder, dnf_flavour, fixture_nevra
 from proc_helpers import descendants
 
 pytestmark = pytest.mark.integration
@@ -168,7 +168,7 @@ def test_a_fleet_builds_bases_first_shares_their_layers_and_goes_past_failures(
     assert rows["fleet_broken"][2] == "failed"
     assert "total: 6 images (5 built, 1 failed)" in result.stdout
     assert re.search(r"fleet: 5 images, \d+ distinct packages", result.stdout)
-    cache = Path(fleet.env["BUILDAHPY_CACHE_DIR"]) / "dnf4"
+    cache = Path(fleet.env["BUILDAHPY_CACHE_DIR"]) / dnf_flavour()
     assert list((cache / "work").iterdir()) == [] and list((cache / "tmp").iterdir()) == []
 
 
@@ -280,6 +280,7 @@ def test_parallel_runs_share_the_cache_and_leave_it_intact(fleet: Builder, tmp_p
     """Two runs at once on one cache (each with its own base: two runs moving one tag at the same
     moment race for it), packages from an HTTP mirror: nothing in the cache is lost or changed,
     and a third run downloads no package at all."""
+    busybox = f"/{fixture_nevra(fleet.repo_file, 'busybox')}.rpm"
     with load_mirror()(fleet.repo_file.parent, 0.03) as mirror:
         fleet.repo_file = mirror.repo_file(tmp_path / "mirror.repo", fleet.repo_file)
         files = fleet_files(fleet)
@@ -293,10 +294,10 @@ def test_parallel_runs_share_the_cache_and_leave_it_intact(fleet: Builder, tmp_p
         outputs = [run.communicate(timeout=600) for run in runs]
         assert runs[0].returncode == 1 and outputs[0][1].count("buildahpy: ") == 1, outputs[0]
         assert runs[1].returncode == 0, outputs[1]
-        cache = Path(fleet.env["BUILDAHPY_CACHE_DIR"]) / "dnf4"
+        cache = Path(fleet.env["BUILDAHPY_CACHE_DIR"]) / dnf_flavour()
         before = tree_digests(cache)
         pooled = [path for path in before if "/packages/" in path]
-        assert any(path.endswith("/busybox-1.35.0-1.fc40.x86_64.rpm") for path in pooled), before
+        assert any(path.endswith(busybox) for path in pooled), before
         assert all((cache / path).stat().st_nlink == 1 for path in pooled)  # no build holds one
         mirror.requests.clear()
         again = fleet.cli(*files, other, "--rebuild", "--jobs", "2")
@@ -349,5 +350,5 @@ def test_a_signal_stops_every_running_build_and_leaves_nothing(
     for n in range(3):
         assert fleet.image_id(f"localhost/fleet-slow{n}:latest") is None
     assert fleet.tool("buildah", "images", "--all", "--quiet").split() == images_before
-    cache = Path(fleet.env["BUILDAHPY_CACHE_DIR"]) / "dnf4"
+    cache = Path(fleet.env["BUILDAHPY_CACHE_DIR"]) / dnf_flavour()
     assert list((cache / "work").iterdir()) == []

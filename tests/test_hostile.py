@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Builder
+from conftest import ROOT, Builder, dnf_command
 from proc_helpers import images, storage_mounts
 
 pytestmark = pytest.mark.integration
@@ -59,13 +59,15 @@ def recipe(
 
 @pytest.fixture
 def dnf_record(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    """A ``dnf`` first on PATH that appends its argv (JSON, one line a call) to a file, then
-    runs the host's dnf: a build works as usual and every dnf command line is on record."""
-    real = shutil.which("dnf")
+    """The dnf buildahpy runs (``dnf``, ``dnf5``), first on PATH as a wrapper that appends its
+    argv (JSON, one line a call) to a file, then runs the host's: a build works as usual and
+    every dnf command line is on record."""
+    command = dnf_command()
+    real = shutil.which(command)
     assert real is not None
     bindir, record = tmp_path / "fakebin", tmp_path / "dnf-argv.jsonl"
     bindir.mkdir()
-    wrapper = bindir / "dnf"
+    wrapper = bindir / command
     wrapper.write_text(
         f"#!{sys.executable}\nimport json, os, sys\n"
         f"with open({str(record)!r}, 'a') as f:\n    f.write(json.dumps(sys.argv[1:]) + '\\n')\n"

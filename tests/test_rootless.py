@@ -31,6 +31,8 @@ from conftest import ROOT, Builder, unavailable
 from proc_helpers import descendants
 from rpmkit import build_rpm, make_repo
 
+from buildahpy.host import buildah
+
 pytestmark = pytest.mark.integration
 
 # per test process, so two runs on one machine never share (or delete) each other's user
@@ -96,6 +98,8 @@ class RootlessUser:
         env = {"PATH": PATH, "HOME": str(self.home), "USER": self.name, "LOGNAME": self.name}
         if self.pythonpath:
             env["PYTHONPATH"] = self.pythonpath
+        if flavour := os.environ.get("BUILDAHPY_DNF_FLAVOUR"):  # a lane's forced flavour
+            env["BUILDAHPY_DNF_FLAVOUR"] = flavour
         return env
 
     def run(self, *argv: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -137,7 +141,8 @@ class RootlessUser:
         its own: chroot isolation keeps the caller's, and in the host's only real root may bind
         port 80 (nginx -t binds its listen ports)."""
         body = (
-            f"c=$(buildah from --pull=never {tag}) && "
+            # the limits buildahpy gives its containers (buildah >= 1.43 would raise them)
+            f"c=$(buildah from --pull=never {' '.join(buildah.working_limits())} {tag}) && "
             'unshare --net -- buildah run --isolation=chroot $c -- "$@"; '
             "rc=$?; buildah rm $c >/dev/null; exit $rc"
         )
@@ -598,3 +603,89 @@ def test_two_rootless_builds_give_the_same_image(user: RootlessUser) -> None:
         assert result.returncode == 0, result.stderr
         ids.append(user.image_id("localhost/bash-base:latest"))
     assert ids[0] is not None and ids[0] == ids[1]
+
+
+# A package that declares its user only in a sysusers.d file, the way Fedora 42+ packages do:
+# rpmbuild >= 4.19 turns that file into user()/group() provides, and rpm >= 4.19 creates the
+# user in its %sysusers step, before the files that the user owns are unpacked. AutoProv on (the
+# kit turns it off) so the generator runs. Built two ways: with 'setup' (which ships
+# /etc/passwd) in the same transaction, and with setup in a later one, which replaces the
+# /etc/passwd the step wrote: only the pass after that transaction brings the user back, and it
+# must come back with the ids its files were given.
+SYSUSERS_SPEC = """\
+AutoProv: yes
+
+%files
+%dir %attr(0750,sysd,sysd) /var/lib/sysd
+%attr(0640,sysd,sysd) /var/lib/sysd/state
+/usr/lib/sysusers.d/sysd.conf
+"""
+SYSUSERS_RECIPES = {
+    "one-transaction": '    image.install("setup", "bash", "sysd-owned")\n',
+    "setup-later": (
+        '    image.install("sysd-owned")\n'
+        '    image.mkdir("/srv")\n'  # ends the transaction: setup comes in a second one
+        '    image.install("setup", "bash")\n'
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def sysusers_repo(rootless: RootlessUser) -> Path:
+    rpm = build_rpm(
+        rootless.work / "rpmbuild",
+        "sysd-owned",
+        SYSUSERS_SPEC,
+        files={
+            "/var/lib/sysd/state": "ok\n",
+            "/usr/lib/sysusers.d/sysd.conf": 'u sysd - "sysusers daemon" /var/lib/sysd\n',
+        },
+    )
+    provides = sh("rpm", "-qp", "--provides", str(rpm)).stdout.split("\n")
+    if not any(line.startswith("user(sysd)") for line in provides):
+        # rpm 4.18 (Debian 12): no sysusers generator, no %sysusers step to test
+        pytest.skip("this rpmbuild makes no user()/group() provides from sysusers.d (rpm < 4.19)")
+    assert any(line.startswith("group(sysd)") for line in provides), provides
+    repo = make_repo(rootless.work / "sysd-repo", [rpm], repo_id="sysd")
+    for name, body in SYSUSERS_RECIPES.items():
+        (rootless.work / f"sysd-{name}.py").write_text(
+            f"from buildahpy import recipe\n\n@recipe('localhost/sysd-{name}:latest')\n"
+            f"def sysd(image):\n{body}"
+        )
+    give(rootless.work, USER)
+    return repo
+
+
+def sysd_account(text: str) -> tuple[int, int]:
+    passwd = [line.split(":") for line in text.splitlines() if line.startswith("sysd:x:")]
+    assert len(passwd) == 1, text
+    _name, _x, uid, gid, gecos, home, _shell = passwd[0]
+    assert (gecos, home) == ("sysusers daemon", "/var/lib/sysd"), passwd
+    assert 0 < int(uid) < 1000, passwd  # a system user
+    return int(uid), int(gid)
+
+
+@pytest.mark.parametrize("order", sorted(SYSUSERS_RECIPES))
+def test_sysusers_step_makes_the_user_before_its_files_root_and_rootless(
+    user: RootlessUser, sysusers_repo: Path, builder: Builder, order: str
+) -> None:
+    tag, recipe = f"localhost/sysd-{order}:latest", user.work / f"sysd-{order}.py"
+    result = user.cli(recipe, repo_files=(sysusers_repo,))
+    assert result.returncode == 0, result.stderr
+    script = "cat $m/etc/passwd; echo @@; cat $m/etc/group; echo @@; ls $m/etc"
+    accounts = user.in_image(tag, script)
+    assert accounts.returncode == 0, accounts.stderr
+    passwd, group, etc = accounts.stdout.split("@@\n")
+    uid, gid = sysd_account(passwd)
+    assert f"sysd:x:{gid}:" in group.splitlines()
+    # setup's accounts too: rpm left its files as .rpmnew when the user came first
+    assert "root:x:0:0:" in passwd and "root:x:0:" in group, etc
+    assert not [name for name in etc.split() if name.endswith(".rpmnew")], etc
+    tree = user.tree(tag)
+    # owned by the user at unpack time: only rpm's %sysusers step can have made it by then
+    assert tree["var/lib/sysd"][:3] == ["drwxr-x---", uid, gid]
+    assert tree["var/lib/sysd/state"][:3] == ["-rw-r-----", uid, gid]
+    as_root = builder.cli(recipe, "--repo-file", sysusers_repo)
+    assert as_root.returncode == 0, as_root.stderr
+    root_tree = json.loads(builder.tool(sys.executable, str(ROOT / "tests" / "imagetree.py"), tag))
+    assert root_tree == tree  # the same ids, owners and files

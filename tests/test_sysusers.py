@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from buildahpy.build import sysusers
+from buildahpy.build import accounts, sysusers
 from buildahpy.errors import BuildError
 from buildahpy.host.rootfs import RootFS
 from buildahpy.plan.sysusers import (
@@ -254,3 +254,27 @@ def test_helper_without_an_image_root_refuses_and_opens_nothing(
     assert sysusers.main([*root, *argv], stdin=["u svc - - /\n"]) == 2
     assert opened == []
     assert "refusing to edit the host's users and groups" in capsys.readouterr().err
+
+
+def test_account_files_left_as_rpmnew_are_merged_in(rootfs: RootFS) -> None:
+    """setup installed after a user was made: rpm keeps the live /etc/passwd (noreplace) and
+    leaves setup's beside it; the image must get root back and keep the user (seen with rpm 6
+    and a sysusers.d package installed before setup)."""
+    etc = rootfs.path / "etc"
+    (etc / "passwd").write_text("sysd:x:999:999:d:/var/lib/sysd:/usr/sbin/nologin\n")
+    (etc / "passwd.rpmnew").write_text(PASSWD)
+    (etc / "group").write_text("sysd:x:999:\nwheel:x:10:sysd\n")
+    (etc / "group.rpmnew").write_text(GROUP)
+    (etc / "shadow.rpmnew").write_text("root:*::0:::::\n")
+    os.chmod(etc / "shadow.rpmnew", 0o000)
+    merged = accounts.adopt_rpmnew(rootfs)
+    assert merged == ["/etc/passwd", "/etc/group", "/etc/shadow"]
+    assert (etc / "passwd").read_text() == PASSWD + (
+        "sysd:x:999:999:d:/var/lib/sysd:/usr/sbin/nologin\n"
+    )
+    # the live entry wins where both have one: wheel keeps its member
+    assert (etc / "group").read_text() == "root:x:0:\nbin:x:1:\nwheel:x:10:sysd\nsysd:x:999:\n"
+    assert (etc / "shadow").read_text() == "root:*::0:::::\n"
+    assert (etc / "shadow").stat().st_mode & 0o777 == 0
+    assert not list(etc.glob("*.rpmnew"))
+    assert accounts.adopt_rpmnew(rootfs) == []

@@ -5,6 +5,8 @@ Pure text functions plus one writer that goes through the confined RootFS.
 
 from __future__ import annotations
 
+import stat
+
 from buildahpy.errors import BuildError
 from buildahpy.host.rootfs import RootFS
 
@@ -97,3 +99,36 @@ def add_member(root: RootFS, user: str, group: str) -> None:
             shadow = None
         if shadow is not None:
             root.write_bytes("/etc/gshadow", shadow.encode(), 0o000, follow=True)
+
+
+ACCOUNT_FILES = ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow")
+
+
+def merge_entries(packaged: str, live: str) -> str:
+    """A package's account file with the live file's entries kept: an entry of both is the live
+    one (it may have been changed on purpose), entries only the live file has come last."""
+    live_lines = [line for line in live.splitlines() if line and not line.startswith("#")]
+    live_by_name = {line.split(":")[0]: line for line in live_lines}
+    merged = [live_by_name.get(line.split(":")[0], line) for line in packaged.splitlines()]
+    names = {line.split(":")[0] for line in packaged.splitlines()}
+    merged += [line for line in live_lines if line.split(":")[0] not in names]
+    return "".join(f"{line}\n" for line in merged)
+
+
+def adopt_rpmnew(root: RootFS) -> list[str]:
+    """The account files a package (``setup``) left as ``.rpmnew``, merged in and removed.
+
+    A user made before ``setup`` is installed (by rpm's %sysusers step for a package of an
+    earlier transaction, or by the recipe) means an /etc/passwd exists when setup's arrives:
+    rpm keeps it, %config(noreplace), and puts setup's beside it as passwd.rpmnew, so the image
+    would have the user and no root. Returns the files merged."""
+    merged = []
+    for path in ACCOUNT_FILES:
+        packaged = root.lstat(f"{path}.rpmnew")
+        if packaged is None or not stat.S_ISREG(packaged.st_mode):
+            continue
+        text = merge_entries(root.read_text(f"{path}.rpmnew"), root.read_text(path))
+        root.write_bytes(path, text.encode(), stat.S_IMODE(packaged.st_mode), follow=True)
+        root.remove(f"{path}.rpmnew")
+        merged.append(path)
+    return merged

@@ -156,7 +156,11 @@ def install_packages(ctx: Context, packages: list[str]) -> None:
 
 def add_declared_users(ctx: Context) -> None:
     """Users and groups from the image's sysusers.d files: rpm >= 4.19 made them during the
-    transaction (with buildahpy.build.sysusers), an older rpm ignores sysusers.d altogether."""
+    transaction (with buildahpy.build.sysusers), an older rpm ignores sysusers.d altogether.
+    First the account files a package left as .rpmnew because a user existed before them."""
+    merged = accounts.adopt_rpmnew(ctx.rootfs)
+    if merged:
+        get_logger().debug("account files", merged=" ".join(merged))
     added = sysusers.apply_declared(ctx.rootfs)
     if added:
         get_logger().debug("sysusers", added=" ".join(map(repr, added)))

@@ -7,16 +7,53 @@ Host binaries: buildah, podman. Argument lists come from pure ``*_argv`` functio
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import resource
+from collections.abc import Mapping, Sequence
 
 from buildahpy.api.config import ImageConfig
 from buildahpy.errors import CommandError
+from buildahpy.host import features
 from buildahpy.host.tools import run
 
+# The limits ``buildah run`` sets for the programs a recipe runs. Left to itself, buildah 1.43
+# raises NOFILE and NPROC to the runtime's defaults (1048576), which needs CAP_SYS_RESOURCE
+# ('setting "RLIMIT_NOFILE" limit ... operation not permitted' in a container or a user
+# namespace); the limits we run with can always be set again. Where buildah has a default of its
+# own (1.28: nproc=32768:32768) it keeps it: 1.28 applies that default before ours, so a higher
+# limit of ours would be a raise again.
+ULIMITS = {"nproc": resource.RLIMIT_NPROC, "nofile": resource.RLIMIT_NOFILE}
 
-def from_argv(name: str, image: str) -> list[str]:
+
+def current_limits() -> dict[str, tuple[int, int]]:
+    return {name: resource.getrlimit(which) for name, which in ULIMITS.items()}
+
+
+def ulimit_argv(
+    limits: Mapping[str, tuple[int, int]], defaults: Mapping[str, str] | None = None
+) -> list[str]:
+    """``--ulimit=name=soft:hard`` for each limit (-1 is buildah's word for unlimited), or
+    buildah's own default for it where it has one."""
+
+    def value(limit: int) -> str:
+        return "-1" if limit == resource.RLIM_INFINITY else str(limit)
+
+    keep = defaults or {}
+    return [
+        f"--ulimit={name}={keep.get(name) or f'{value(soft)}:{value(hard)}'}"
+        for name, (soft, hard) in sorted(limits.items())
+    ]
+
+
+def working_limits() -> list[str]:
+    """What ``buildah from`` gets on this host (nothing if it has no --ulimit)."""
+    if not features.buildah_has("from", "--ulimit"):
+        return []
+    return ulimit_argv(current_limits(), features.buildah_default_ulimits())
+
+
+def from_argv(name: str, image: str, ulimits: Sequence[str] = ()) -> list[str]:
     # never pull here: a fleet run resolves (and if need be pulls) bases before any build
-    return ["buildah", "from", "--name", name, "--pull=never", image]
+    return ["buildah", "from", "--name", name, "--pull=never", *ulimits, image]
 
 
 def config_argv(name: str, config: ImageConfig, created_by: str = "") -> list[str]:
@@ -57,7 +94,7 @@ def run_argv(name: str, argv: Sequence[str]) -> list[str]:
 
 
 def create(name: str, image: str = "scratch") -> None:
-    run(from_argv(name, image), hint="cannot create the working container")
+    run(from_argv(name, image, working_limits()), hint="cannot create the working container")
 
 
 def remove(name: str) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 
 from buildahpy.errors import PreflightError
+from buildahpy.host.dnf import candidates
 from buildahpy.host.tools import which
 
 REQUIRED = {
     "buildah": "install buildah (Fedora: dnf install buildah; Debian: apt-get install buildah)",
-    "dnf": "install dnf on the host (Debian: apt-get install dnf)",
+    # any flavour will do here; dnf.find_dnf then picks the one asked for
+    "dnf": "install dnf on the host (Debian: apt-get install dnf5, or dnf)",
     "rpm": "install rpm (Debian: apt-get install rpm)",
     "podman": "install podman (used to report image sizes)",
 }
@@ -20,7 +22,9 @@ def check_host(*, rootless: bool = False) -> None:
 
     ``rootless``: the check before re-executing under ``buildah unshare``, not yet root.
     """
-    missing = [f"'{tool}' is missing: {fix}" for tool, fix in REQUIRED.items() if not which(tool)]
+    missing = [
+        f"'{tool}' is missing: {fix}" for tool, fix in REQUIRED.items() if not _present(tool)
+    ]
     if missing:
         raise PreflightError("; ".join(missing))
     if not rootless and os.geteuid() != 0:
@@ -29,3 +33,8 @@ def check_host(*, rootless: bool = False) -> None:
             "buildahpy is not root, not even in the user namespace of 'buildah unshare'; "
             "check that 'buildah unshare id -u' prints 0"
         )
+
+
+def _present(tool: str) -> bool:
+    names = candidates("auto") if tool == "dnf" else (tool,)
+    return any(which(name) for name in names)

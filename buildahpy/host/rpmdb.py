@@ -49,7 +49,8 @@ QUERY_FORMAT = (
             "[R%{REQUIRENAME}\t%{REQUIREFLAGS}" + _SEP + "]",
             "[W%{RECOMMENDNAME}" + _SEP + "]",
             "[P%{PROVIDENAME}" + _SEP + "]",
-            "[F%{FILENAMES}\t%{FILESIZES}\t%{FILEFLAGS}\t%{FILESTATES:fstate}\t%{FILELANGS}"
+            # LONGFILESIZES (rpm >= 4.6): v6 packages (rpm 6) carry no FILESIZES at all
+            "[F%{FILENAMES}\t%{LONGFILESIZES}\t%{FILEFLAGS}\t%{FILESTATES:fstate}\t%{FILELANGS}"
             "\t%{FILEMTIMES}\t%{FILEMODES}" + _SEP + "]",
         ]
     )

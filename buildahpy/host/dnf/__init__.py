@@ -1,6 +1,7 @@
 """The host's dnf (dnf4 or dnf5) pointed at the image rootfs with ``--installroot``.
 
-Host binaries: dnf (``dnf --version``, or the installed file, tells dnf4 from dnf5). Every
+Host binaries: dnf, dnf5, dnf4 or dnf-3, whichever is the flavour asked for (the installed
+file, or ``--version``, tells dnf4 from dnf5). Every
 difference between the two lives in one flavour object (``dnf4.Dnf4``, ``dnf5.Dnf5``, on
 ``base.Dnf``): its options, how it is pointed at a cache, what it leaves in an installroot, how
 its failures read. The functions here pick the flavour the plan names.
@@ -13,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from buildahpy.errors import PreflightError
 from buildahpy.host.dnf.base import Dnf
 from buildahpy.host.dnf.dnf4 import Dnf4
 from buildahpy.host.dnf.dnf5 import Dnf5
@@ -64,6 +66,32 @@ def host_flavour(dnf: str = "dnf") -> str:
     if known:
         return known
     return detect_flavour(run([dnf, "--version"], hint="cannot run the host's dnf").stdout)
+
+
+def candidates(flavour: str) -> tuple[str, ...]:
+    """The commands that may be the host's dnf of ``flavour`` (``auto``: any), best first."""
+    if flavour in FLAVOURS:
+        return FLAVOURS[flavour].commands
+    return tuple(dict.fromkeys(("dnf", *(c for f in FLAVOURS.values() for c in f.commands))))
+
+
+def find_dnf(flavour: str = "auto") -> tuple[str, str]:
+    """The host's dnf for ``flavour`` (``auto``, ``dnf4``, ``dnf5``): (command, flavour)."""
+    looked = []
+    for name in candidates(flavour):
+        if not which(name):
+            continue
+        found = host_flavour(name)
+        if flavour in ("auto", found):
+            return name, found
+        looked.append(f"'{name}' is {found}")
+    wanted = "dnf" if flavour == "auto" else flavour
+    seen = f" ({', '.join(looked)})" if looked else ""
+    package = FLAVOURS[flavour].package if flavour in FLAVOURS else "dnf5 (or dnf)"
+    raise PreflightError(
+        f"no {wanted} on this host: none of {', '.join(candidates(flavour))} is{seen};"
+        f" install it (Debian: apt-get install {package}; Fedora: dnf install {package})"
+    )
 
 
 def install_argv(

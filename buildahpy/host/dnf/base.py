@@ -33,6 +33,8 @@ class Dnf:
     installroot, and how its failures read."""
 
     name = ""
+    commands: tuple[str, ...] = ()  # the commands that may be this dnf, best first
+    package = ""  # the Debian and Fedora package that installs it
     no_plugins = ""  # the option that turns plugins off
     # What it leaves in an installroot (`dnf clean all` keeps directories, history and logs).
     caches: tuple[str, ...] = ()

@@ -59,6 +59,9 @@ def explain_rpm_signature(text: str) -> str | None:
 
 class Dnf4(Dnf):
     name = "dnf4"
+    # ``dnf`` (a link to dnf-3 on Debian), or dnf4 and dnf-3 beside a dnf5 that owns ``dnf``
+    commands = ("dnf", "dnf4", "dnf-3")
+    package = "dnf"
     no_plugins = "--noplugins"
     caches = ("/var/cache/dnf", "/var/cache/yum")
     logs = (

@@ -22,8 +22,26 @@ _CHECK = re.compile(
 )
 
 
+# dnf 5.4's reasons (libdnf5 rpm_signature.cpp), said the way dnf4's cases are
+_REASONS = {
+    "The package is not signed": (
+        "package {package} is not signed and its repository has gpgcheck=1"
+    ),
+    "Import of the key didn't help, wrong key": (
+        "package {package} is not signed by a key that repository '{repo}' trusts"
+    ),
+    "The repository does not have any OpenPGP keys configured": (
+        "repository '{repo}' has gpgcheck=1 but no gpgkey=;"
+        " add the URL of its signing key to the .repo file"
+    ),
+}
+
+
 class Dnf5(Dnf):
     name = "dnf5"
+    # Debian's dnf5 ships only /usr/bin/dnf5; Fedora 41+ links dnf to it
+    commands = ("dnf5", "dnf")
+    package = "dnf5"
     no_plugins = "--no-plugins"
     caches = ("/var/cache/libdnf5",)
     logs = ("/var/log/dnf5.log", "/var/log/dnf5.log.1")
@@ -44,5 +62,8 @@ class Dnf5(Dnf):
     def explain_signature(self, text: str) -> str | None:
         if found := _CHECK.search(text):
             package, repo, reason = found.groups()
+            for known, cause in _REASONS.items():
+                if reason.startswith(known):
+                    return cause.format(package=package, repo=repo)
             return f"signature check of package {package} from repository {repo!r} failed: {reason}"
         return explain_rpm_signature(text)
