@@ -225,7 +225,7 @@ def test_scrub_over_var_cache_and_var_log_linked_to_the_host(
         body,
         sentinel,
         "--no-cache",
-        options=", release_package=False",
+        options=", release_package=False, checks={'os-release': 'an image of links only'}",
     )
 
     assert result.returncode == 0, result.stderr

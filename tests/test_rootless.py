@@ -225,11 +225,12 @@ def choose_python(user: RootlessUser) -> None:
     app = user.work / "app"
     app.mkdir()
     for name in runtime_packages():
-        source = Path(importlib.import_module(name).__file__ or "")
-        if source.name == "__init__.py":
-            shutil.copytree(source.parent, app / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, app / source.name)
+        module = importlib.import_module(name)
+        paths = list(getattr(module, "__path__", None) or [])  # namespace packages too
+        if paths:
+            shutil.copytree(paths[0], app / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:  # a single-file module (sh replaces itself in sys.modules: no __spec__)
+            shutil.copy2(module.__file__ or "", app / Path(module.__file__ or "").name)
     give(app, user.name)
     user.pythonpath = str(app)
     for python in (sys.executable, os.path.realpath(sys.executable), "/usr/bin/python3"):
