@@ -60,6 +60,7 @@ def explain_rpm_signature(text: str) -> str | None:
 class Dnf4(Dnf):
     name = "dnf4"
     no_plugins = "--noplugins"
+    no_repos = "--disablerepo=*"
     caches = ("/var/cache/dnf", "/var/cache/yum")
     logs = (
         "/var/log/dnf.log",

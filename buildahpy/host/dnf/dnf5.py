@@ -25,6 +25,7 @@ _CHECK = re.compile(
 class Dnf5(Dnf):
     name = "dnf5"
     no_plugins = "--no-plugins"
+    no_repos = "--disable-repo=*"
     caches = ("/var/cache/libdnf5",)
     logs = ("/var/log/dnf5.log", "/var/log/dnf5.log.1")
     state = ("/usr/lib/sysimage/libdnf5",)
