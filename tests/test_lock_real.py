@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import Builder
 from rpmkit import build_rpm, make_repo
+from test_signatures import SignedRepos, signed_repos  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -53,16 +54,16 @@ def _lock(builder: Builder, recipe: Path, repo_file: Path) -> Path:
 
 
 def _locked_build(
-    builder: Builder, recipe: Path, repo_file: Path
+    builder: Builder, recipe: Path, repo_file: Path, *more: str
 ) -> subprocess.CompletedProcess[str]:
-    return builder.cli("--locked", recipe, "--repo-file", repo_file, "--no-cache")
+    return builder.cli("--locked", recipe, "--repo-file", repo_file, "--no-cache", *more)
 
 
-def _failed_build(builder: Builder, recipe: Path, repo_file: Path) -> str:
+def _failed_build(builder: Builder, recipe: Path, repo_file: Path, *more: str) -> str:
     """The one error line of a --locked build that must fail and leave the tag where it was
     (the builder fixture checks that no container or mount is left)."""
     before = builder.image_id(TAG)
-    result = _locked_build(builder, recipe, repo_file)
+    result = _locked_build(builder, recipe, repo_file, *more)
     assert result.returncode == 1, result.stderr
     assert builder.image_id(TAG) == before
     return _error_line(result)
@@ -156,3 +157,40 @@ def test_a_stale_or_missing_lock_fails_and_says_to_relock(
     result = builder.cli(recipe, "--repo-file", repo_file, "--no-cache")  # not enforced
     assert result.returncode == 0, result.stderr
     assert "lock is stale" in result.stderr
+
+
+def test_signatures_are_checked_against_the_locked_keys(
+    builder: Builder, signed_repos: SignedRepos
+) -> None:
+    recipe = builder.recipe("app.py", RECIPE.format(specs="'busybox'"))
+    lock = _lock(builder, recipe, signed_repos.trusted)
+    document = json.loads(lock.read_text())
+    assert [k["fingerprint"] for k in document["keys"]] == [signed_repos.key_a.fingerprint]
+    (busybox,) = [
+        p
+        for found in document["recipes"]["app"]["arches"].values()
+        for p in found
+        if p["name"] == "busybox"
+    ]
+    assert busybox["repo"] == "trusted"
+    result = _locked_build(builder, recipe, signed_repos.trusted)
+    assert result.returncode == 0, result.stderr
+    # the key file now holds another key: it is not imported, nothing is installed
+    key_a = signed_repos.key_a.armored
+    original = key_a.read_bytes()
+    key_a.write_bytes(signed_repos.key_b.armored.read_bytes())
+    try:
+        line = _failed_build(builder, recipe, signed_repos.trusted, "--rebuild")
+    finally:
+        key_a.write_bytes(original)
+    assert f"{key_a} is no longer the locked key {signed_repos.key_a.fingerprint}" in line
+
+
+def test_a_package_its_repository_key_did_not_sign_is_not_locked(
+    builder: Builder, signed_repos: SignedRepos
+) -> None:
+    recipe = builder.recipe("app.py", RECIPE.format(specs="'busybox'"))
+    result = builder.cli("lock", recipe, "--repo-file", signed_repos.wrong_key)
+    assert result.returncode == 1
+    assert "not signed by a key that its repository trusts" in _error_line(result)
+    assert not recipe.with_name("app.lock.json").exists()

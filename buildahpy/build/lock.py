@@ -108,7 +108,8 @@ def resolve(
         ):
             packages_mod.install(plan, str(root), env, [release], specs, base, justdb=True)
             found = query(str(root), plan.rpmdb_path, env)
-        added = {name: p for name, p in found.items() if name not in base}
+        # gpg-pubkey: the keys dnf imported to check signatures, rpmdb entries of no repository
+        added = {n: p for n, p in found.items() if n not in base and n != "gpg-pubkey"}
         return plan, added, specs
 
 
@@ -117,8 +118,9 @@ def locate(
     repos: list[Repo],
     metadata: dict[str, dict[repodata.Nevra, repodata.Entry]],
 ) -> tuple[LockedPackage, ...]:
-    """Each resolved package as the first repository (in .repo order) that has its NEVRA
-    publishes it."""
+    """Each resolved package as the repository dnf would take it from publishes it: of those
+    that have its NEVRA, the one of lowest priority= value, the first in .repo order on a tie."""
+    repos = sorted(repos, key=_priority)
     locked = []
     for name, package in sorted(added.items()):
         h = package.header
@@ -143,6 +145,13 @@ def locate(
             )
         )
     return tuple(locked)
+
+
+def _priority(repo: Repo) -> int:
+    try:
+        return int(dict(repo.section).get("priority", "99"))
+    except ValueError:
+        return 99
 
 
 def recipe_lock(

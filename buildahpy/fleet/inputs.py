@@ -26,7 +26,7 @@ from buildahpy.api.image import DryEngine, Image
 from buildahpy.api.imports import fresh_imports
 from buildahpy.api.recipe import Recipe
 from buildahpy.log import get_logger
-from buildahpy.plan import timestamp
+from buildahpy.plan import lockfile, timestamp
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.plan import Options
 from buildahpy.plan.repos import repo_files
@@ -135,8 +135,15 @@ def recipe_inputs(recipe: Recipe, options: Options, host: HostRelease, flavour: 
         "version": __version__,
         # the image's time when set (plan/timestamp.py), so a new value is a rebuild
         "source_date_epoch": os.environ.get(timestamp.ENV, ""),
+        # --locked: the lock decides the packages, so a relocked file is a rebuild
+        "lock": _lock_digest(recipe) if options.locked else "",
     }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _lock_digest(recipe: Recipe) -> str:
+    path = lockfile.lock_path(recipe.file)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "none"
 
 
 def inputs_digest(
