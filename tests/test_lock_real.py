@@ -160,7 +160,8 @@ def test_a_stale_or_missing_lock_fails_and_says_to_relock(
 
 
 def test_signatures_are_checked_against_the_locked_keys(
-    builder: Builder, signed_repos: SignedRepos
+    builder: Builder,
+    signed_repos: SignedRepos,  # noqa: F811 (the fixture imported above)
 ) -> None:
     recipe = builder.recipe("app.py", RECIPE.format(specs="'busybox'"))
     lock = _lock(builder, recipe, signed_repos.trusted)
@@ -187,7 +188,8 @@ def test_signatures_are_checked_against_the_locked_keys(
 
 
 def test_a_package_its_repository_key_did_not_sign_is_not_locked(
-    builder: Builder, signed_repos: SignedRepos
+    builder: Builder,
+    signed_repos: SignedRepos,  # noqa: F811 (the fixture imported above)
 ) -> None:
     recipe = builder.recipe("app.py", RECIPE.format(specs="'busybox'"))
     result = builder.cli("lock", recipe, "--repo-file", signed_repos.wrong_key)
