@@ -13,6 +13,7 @@ from __future__ import annotations
 import platform
 import secrets
 import shutil
+import stat
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -79,9 +80,14 @@ def copy_base_rpmdb(plan: Plan, base_id: str, scratch: Path, stack: ExitStack) -
     stack.callback(buildah.umount, container)
     root = RootFS(Path(mountpoint))
     stack.callback(root.close)
-    if root.exists(plan.rpmdb_path):
-        source = Path(root.real_path(plan.rpmdb_path))
-        shutil.copytree(source, scratch / plan.rpmdb_path.lstrip("/"), symlinks=True)
+    inside = root.real_path(plan.rpmdb_path) if root.exists(plan.rpmdb_path) else ""
+    st = root.lstat(inside) if inside else None
+    if st is None:
+        return
+    if not stat.S_ISDIR(st.st_mode):  # a link left as the last part would be followed on the host
+        raise BuildError(f"base image {base_id[:19]}: {inside} is not a directory")
+    source = Path(mountpoint) / inside.lstrip("/")
+    shutil.copytree(source, scratch / plan.rpmdb_path.lstrip("/"), symlinks=True)
 
 
 def resolve(

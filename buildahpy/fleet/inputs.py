@@ -25,6 +25,7 @@ from buildahpy import __version__
 from buildahpy.api.image import DryEngine, Image
 from buildahpy.api.imports import fresh_imports
 from buildahpy.api.recipe import Recipe
+from buildahpy.errors import BuildahpyError
 from buildahpy.log import get_logger
 from buildahpy.plan import lockfile, timestamp
 from buildahpy.plan.distro import HostRelease
@@ -142,8 +143,18 @@ def recipe_inputs(recipe: Recipe, options: Options, host: HostRelease, flavour: 
 
 
 def _lock_digest(recipe: Recipe) -> str:
-    path = lockfile.lock_path(recipe.file)
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "none"
+    """This recipe's part of its file's lock only: relocking a file changes the entry of a
+    recipe built on another, and the base must not be rebuilt (its new id would make that
+    entry stale again)."""
+    try:
+        lock = lockfile.read(recipe.file)
+    except BuildahpyError:
+        return "unreadable"
+    entry = lock.recipes.get(recipe.name) if lock else None
+    if lock is None or entry is None:
+        return "none"
+    own = attrs.evolve(lock, recipes={recipe.name: entry})
+    return hashlib.sha256(lockfile.dumps(own).encode()).hexdigest()
 
 
 def inputs_digest(
