@@ -23,6 +23,7 @@ from buildahpy.build import sbom_image
 from buildahpy.build.dryrun import print_plan
 from buildahpy.errors import BuildahpyError, Interrupted, RecipeError, UsageError
 from buildahpy.fleet import driver, graph, reproduce
+from buildahpy.fleet import lock as fleet_lock
 from buildahpy.fleet.jobs import Settings
 from buildahpy.host import dnf, preflight
 from buildahpy.plan.distro import HostRelease, read_host_release
@@ -80,6 +81,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="after each build, say why each package is there and measure what "
         "weak deps and small alternatives saved (extra dnf resolutions)",
+    )
+    parser.add_argument(
+        "--locked",
+        action="store_true",
+        help="install exactly the packages of each FILE.lock.json (see: buildahpy lock)",
     )
     args = parser.parse_args(argv)
     if args.dnf_flavour not in ("auto", dnf.DNF4, dnf.DNF5):
@@ -161,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         releasever=args.releasever,
         explain=args.explain,
         sbom_dir=args.sbom.resolve() if args.sbom else None,
+        locked=args.locked,
     )
     if args.list:
         for entry in recipes:
@@ -223,10 +230,41 @@ def sbom_main(argv: Sequence[str]) -> int:
     return 0
 
 
+def lock_main(argv: Sequence[str]) -> int:
+    """``buildahpy lock FILE... [--repo-file PATH] [--distro D] [--releasever N]``."""
+    parser = argparse.ArgumentParser(
+        prog="buildahpy lock", description="Resolve each recipe and write FILE.lock.json."
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    parser.add_argument("--repo-file", action="append", type=Path, default=[], metavar="PATH")
+    parser.add_argument("--distro")
+    parser.add_argument("--releasever")
+    parser.add_argument("--dnf-flavour", choices=["auto", dnf.DNF4, dnf.DNF5], default="auto")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    log.configure(verbose=args.verbose)
+    if rootless.needs_namespace(False):
+        return rootless.run_in_namespace(["lock", *argv])
+    options = Options(
+        repo_files=tuple(p.resolve() for p in args.repo_file),
+        distro=args.distro,
+        releasever=args.releasever,
+    )
+    try:
+        flavour = dnf.host_flavour() if args.dnf_flavour == "auto" else args.dnf_flavour
+        fleet_lock.lock_files(args.files, options, read_host_release(), flavour)
+    except BuildahpyError as exc:
+        sys.stderr.write(f"buildahpy: {exc}\n")
+        return exc.exit_code
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else list(argv)
     if given[:1] == ["sbom"]:
         return sbom_main(given[1:])
+    if given[:1] == ["lock"]:
+        return lock_main(given[1:])
     args = parse_args(argv)
     log.configure(verbose=args.verbose, fmt=args.log_format)
     if rootless.needs_namespace(args.list or args.dry_run):

@@ -62,6 +62,7 @@ class Setup:
     env: Mapping[str, str]  # the private environment dnf and rpm run with
     stack: ExitStack  # the undo of every acquire, in reverse order
     container: str  # the working container's name, claimed by a lock (gc.claim)
+    locked: tuple[str, ...] = ()  # --locked: the checked local package files (build/locked.py)
 
 
 @attrs.define
@@ -86,6 +87,7 @@ class Context:
     tagged: bool = False
     release_added: str = ""  # the release package the build added (release.py), if any
     timestamp: Timestamp | None = None  # the image's time, decided once its packages are final
+    locked_installed: bool = False  # --locked: the lock's files are in (build/locked.py)
 
     @property
     def recipe(self) -> Recipe:

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from buildahpy.api.image import DryEngine
 from buildahpy.api.recipe import note_site
-from buildahpy.build import accounts, scrub, sysusers
+from buildahpy.build import accounts, locked, scrub, sysusers
 from buildahpy.build import packages as packages_mod
 from buildahpy.build.context import Context
 from buildahpy.errors import BuildError
@@ -144,6 +144,10 @@ def check_host_paths(plan: Plan, rootfs: RootFS, *, dnf: bool = True) -> None:
 
 def install_packages(ctx: Context, packages: list[str]) -> None:
     check_host_paths(ctx.plan, ctx.rootfs)
+    if ctx.setup.locked:
+        locked.install_locked(ctx)
+        ctx.requested += [spec for spec in dict.fromkeys(packages) if spec not in ctx.requested]
+        return
     with step("dnf install", packages=" ".join(packages)):
         root = str(ctx.rootfs.path)
         has_db = ctx.rootfs.exists(ctx.plan.rpmdb_path)

@@ -31,8 +31,11 @@ def install(
     packages: Sequence[str],
     named: Sequence[str],
     installed: Sequence[str],
+    *,
+    justdb: bool = False,
 ) -> list[str]:
     """Install ``packages``; return the large providers that were kept out (for the report).
+    ``justdb`` only records the transaction in the rpmdb (a resolution, as for a lock).
 
     With alternatives on, large providers no package of the recipe named are hidden from the
     solver, which then picks the small one. Should a package need a large provider by name, the
@@ -42,7 +45,8 @@ def install(
     hidden = minimize.excludes(table, named, installed) if plan.minimize.alternatives else []
     env = dict(env)
     try:
-        dnf.run_transaction(plan, dnf.install_argv(plan, root, packages, hidden), env)
+        argv = dnf.install_argv(plan, root, packages, hidden, justdb=justdb)
+        dnf.run_transaction(plan, argv, env)
         return hidden
     except CommandError as error:
         # dnf4 and dnf5 both say this when a package needs a hidden provider by name
@@ -53,7 +57,7 @@ def install(
             hidden=",".join(hidden),
             cause=error.hint,
         )
-    dnf.run_transaction(plan, dnf.install_argv(plan, root, packages), env)
+    dnf.run_transaction(plan, dnf.install_argv(plan, root, packages, justdb=justdb), env)
     return []
 
 

@@ -19,7 +19,7 @@ import attrs
 
 from buildahpy.api.image import Image
 from buildahpy.api.recipe import Recipe, failure_in
-from buildahpy.build import bases, provenance, reproducible, scrub, sizes, sysusers
+from buildahpy.build import bases, locked, provenance, reproducible, scrub, sizes, sysusers
 from buildahpy.build import packages as packages_mod
 from buildahpy.build.checks import check_image
 from buildahpy.build.context import NO_EXTRAS, BuildResult, Context, Extras, Setup
@@ -50,6 +50,7 @@ def build(
     started = time.monotonic()
     with UnwindStack() as stack, step("build", recipe=recipe.name, tag=recipe.tag):
         setup = prepare_workdir(stack, recipe, options, host, flavour, extras)
+        setup = locked.fetch_locked(setup)
         claim_name(setup)
         create_container(setup)
         root = mount_rootfs(setup)

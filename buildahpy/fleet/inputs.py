@@ -25,8 +25,9 @@ from buildahpy import __version__
 from buildahpy.api.image import DryEngine, Image
 from buildahpy.api.imports import fresh_imports
 from buildahpy.api.recipe import Recipe
+from buildahpy.errors import BuildahpyError
 from buildahpy.log import get_logger
-from buildahpy.plan import timestamp
+from buildahpy.plan import lockfile, timestamp
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.plan import Options
 from buildahpy.plan.repos import repo_files
@@ -135,8 +136,25 @@ def recipe_inputs(recipe: Recipe, options: Options, host: HostRelease, flavour: 
         "version": __version__,
         # the image's time when set (plan/timestamp.py), so a new value is a rebuild
         "source_date_epoch": os.environ.get(timestamp.ENV, ""),
+        # --locked: the lock decides the packages, so a relocked file is a rebuild
+        "lock": _lock_digest(recipe) if options.locked else "",
     }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _lock_digest(recipe: Recipe) -> str:
+    """This recipe's part of its file's lock only: relocking a file changes the entry of a
+    recipe built on another, and the base must not be rebuilt (its new id would make that
+    entry stale again)."""
+    try:
+        lock = lockfile.read(recipe.file)
+    except BuildahpyError:
+        return "unreadable"
+    entry = lock.recipes.get(recipe.name) if lock else None
+    if lock is None or entry is None:
+        return "none"
+    own = attrs.evolve(lock, recipes={recipe.name: entry})
+    return hashlib.sha256(lockfile.dumps(own).encode()).hexdigest()
 
 
 def inputs_digest(

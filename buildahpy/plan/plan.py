@@ -30,6 +30,7 @@ class Options:
     dnf_command: str = "dnf"
     explain: bool = False
     sbom_dir: Path | None = None  # --sbom DIR: both SBOMs of every image of the run
+    locked: bool = False  # --locked: install exactly each recipe's lock (build/locked.py)
     # A name to tag with instead of the recipe's (``{name}``: the recipe's name), for the second
     # build of --check-reproducible. Not part of repr, so not an input of the image (inputs.py).
     tag_as: str = attrs.field(default="", repr=False)

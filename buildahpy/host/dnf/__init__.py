@@ -105,6 +105,10 @@ def install_argv(
     return of(plan).install_argv(plan, root, packages, exclude, justdb=justdb)
 
 
+def install_files_argv(plan: Plan, root: str, files: Sequence[str]) -> list[str]:
+    return of(plan).install_files_argv(plan, root, files)
+
+
 def remove_argv(plan: Plan, root: str, packages: Sequence[str]) -> list[str]:
     return of(plan).remove_argv(plan, root, packages)
 

@@ -36,6 +36,7 @@ class Dnf:
     commands: tuple[str, ...] = ()  # the commands that may be this dnf, best first
     package = ""  # the Debian and Fedora package that installs it
     no_plugins = ""  # the option that turns plugins off
+    no_repos = ""  # the option that enables no repository at all
     # What it leaves in an installroot (`dnf clean all` keeps directories, history and logs).
     caches: tuple[str, ...] = ()
     logs: tuple[str, ...] = ()
@@ -89,6 +90,14 @@ class Dnf:
         hide = [f"--setopt=excludepkgs={','.join(exclude)}"] if exclude else []
         base = self.common_argv(plan, root, justdb=justdb)
         return [*base, *hide, "install", *check_packages(packages)]
+
+    def install_files_argv(self, plan: Plan, root: str, files: Sequence[str]) -> list[str]:
+        """Install exactly these local .rpm files, with no repository enabled (``--locked``):
+        what a repository has now cannot change the transaction."""
+        bad = [f for f in files if not (f.startswith("/") and f.endswith(".rpm"))]
+        if bad or not files:
+            raise ValueError(f"not local .rpm paths: {bad or 'none given'}")
+        return [*self.common_argv(plan, root), self.no_repos, "install", *files]
 
     def remove_argv(self, plan: Plan, root: str, packages: Sequence[str]) -> list[str]:
         return [*self.common_argv(plan, root), "remove", *check_packages(packages)]

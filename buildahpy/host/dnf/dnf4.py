@@ -63,6 +63,7 @@ class Dnf4(Dnf):
     commands = ("dnf", "dnf4", "dnf-3")
     package = "dnf"
     no_plugins = "--noplugins"
+    no_repos = "--disablerepo=*"
     caches = ("/var/cache/dnf", "/var/cache/yum")
     logs = (
         "/var/log/dnf.log",

@@ -43,6 +43,7 @@ class Dnf5(Dnf):
     commands = ("dnf5", "dnf")
     package = "dnf5"
     no_plugins = "--no-plugins"
+    no_repos = "--disable-repo=*"
     caches = ("/var/cache/libdnf5",)
     logs = ("/var/log/dnf5.log", "/var/log/dnf5.log.1")
     state = ("/usr/lib/sysimage/libdnf5",)
