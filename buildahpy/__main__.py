@@ -22,8 +22,9 @@ from buildahpy.errors import BuildahpyError, Interrupted, RecipeError, UsageErro
 from buildahpy.fleet import driver, graph, reproduce
 from buildahpy.fleet.jobs import Settings
 from buildahpy.host import dnf, preflight
-from buildahpy.plan.distro import HostRelease, read_host_release
-from buildahpy.plan.plan import Options, make_plan, target_of
+from buildahpy.plan.distro import HostRelease, Target, normalise_family, read_host_release
+from buildahpy.plan.plan import Options, make_plan, repos_of
+from buildahpy.plan.repos import REPOS_MODES, preset_file
 from buildahpy.privilege import gc, rootless
 from buildahpy.unwind import cleanup_failures
 
@@ -50,6 +51,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--distro", help="target family for every recipe (fedora, centos-stream, rhel ...)"
     )
     parser.add_argument("--releasever", help="target release for every recipe")
+    add_repo_args(parser)
     parser.add_argument(
         "--only",
         action="append",
@@ -83,6 +85,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if not args.gc and not args.files:
         parser.error("the following arguments are required: FILE")
     return args
+
+
+def add_repo_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repos",
+        choices=REPOS_MODES,
+        default="auto",
+        help="the host's repositories or the target's preset (default: the host's on a host "
+        "of the target's family and release, else the preset)",
+    )
+    parser.add_argument(
+        "--mirror", default="", metavar="URL", help="read the preset from this mirror"
+    )
+    parser.add_argument(
+        "--gpg-key",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="sign-check the preset's packages with this key instead of the host's (repeatable)",
+    )
 
 
 def add_fleet_args(parser: argparse.ArgumentParser) -> None:
@@ -151,6 +174,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--repo-file {path}: no such file")
     options = Options(
         repo_files=tuple(p.resolve() for p in args.repo_file),
+        repos=args.repos,
+        mirror=args.mirror,
+        gpg_keys=tuple(p.resolve() for p in args.gpg_key),
         distro=args.distro,
         releasever=args.releasever,
         explain=args.explain,
@@ -166,8 +192,8 @@ def run(args: argparse.Namespace) -> int:
         for entry in recipes:
             dry_run(entry, options, host, flavour)
         return 0
-    for entry in recipes:  # a release nobody gives is a usage error before anything is created
-        target_of(entry, options, host)
+    for entry in recipes:  # a release nobody gives, a key not found: usage errors, up front
+        repos_of(entry, options, host)
     preflight.check_host()
     gc.collect_before_build()
     flavour = dnf.host_flavour() if args.dnf_flavour == "auto" else args.dnf_flavour
@@ -216,10 +242,31 @@ def sbom_main(argv: Sequence[str]) -> int:
     return 0
 
 
+def repos_main(argv: Sequence[str]) -> int:
+    """``buildahpy repos DISTRO RELEASE [--mirror URL] [--gpg-key FILE]``: the preset's .repo."""
+    parser = argparse.ArgumentParser(
+        prog="buildahpy repos", description="Print a distribution's preset as a .repo file."
+    )
+    parser.add_argument("distro")
+    parser.add_argument("releasever")
+    parser.add_argument("--mirror", default="", metavar="URL")
+    parser.add_argument("--gpg-key", action="append", type=Path, default=[], metavar="FILE")
+    args = parser.parse_args(argv)
+    try:
+        target = Target(normalise_family(args.distro), args.releasever)
+        sys.stdout.write(preset_file(target, args.mirror, args.gpg_key).text)
+    except BuildahpyError as exc:
+        sys.stderr.write(f"buildahpy: {exc}\n")
+        return exc.exit_code
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else list(argv)
     if given[:1] == ["sbom"]:
         return sbom_main(given[1:])
+    if given[:1] == ["repos"]:
+        return repos_main(given[1:])
     args = parse_args(argv)
     log.configure(verbose=args.verbose, fmt=args.log_format)
     if rootless.needs_namespace(args.list or args.dry_run):
