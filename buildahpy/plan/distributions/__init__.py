@@ -43,9 +43,11 @@ class Key:
     pki_file: str = ""  # its name in /etc/pki/rpm-gpg when that differs
 
     def candidates(self, directory: str) -> tuple[Path, ...]:
-        if directory == PKI_KEYS:
-            return (Path(directory) / (self.pki_file or self.file),)
-        return (Path(directory) / self.subdir / self.file,)
+        """distribution-gpg-keys' place for it, then /etc/pki/rpm-gpg's."""
+        return (
+            Path(directory) / self.subdir / self.file,
+            Path(directory) / (self.pki_file or self.file),
+        )
 
 
 @attrs.frozen

@@ -17,7 +17,7 @@ def repos(releasever: str, mirror: str) -> list[RepoDef]:
         else:
             url = (
                 "https://mirrors.centos.org/metalink"
-                f"?repo=centos-{repo.lower()}-{stream}&arch=$basearch&protocol=https,http"
+                f"?repo=centos-{repo.lower()}-{stream}&arch=$basearch&protocol=https"
             )
             found.append(RepoDef(repo.lower(), name, "metalink", url))
     return found
