@@ -22,6 +22,7 @@ from buildahpy.errors import BuildahpyError, Interrupted, RecipeError, UsageErro
 from buildahpy.fleet import driver, graph, reproduce
 from buildahpy.fleet.jobs import Settings
 from buildahpy.host import dnf, preflight
+from buildahpy.plan import publish
 from buildahpy.plan.distro import HostRelease, Target, normalise_family, read_host_release
 from buildahpy.plan.plan import Options, make_plan, repos_of
 from buildahpy.plan.repos import REPOS_MODES, preset_file
@@ -70,6 +71,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("-v", "--verbose", action="store_true", help="show each command as it runs")
     parser.add_argument("--log-format", choices=["console", "json"], default="console")
     add_fleet_args(parser)
+    add_publish_args(parser)
     parser.add_argument(
         "--sbom", type=Path, metavar="DIR", help="write DIR/<recipe>.cdx.json and .spdx.json"
     )
@@ -106,6 +108,30 @@ def add_repo_args(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="sign-check the preset's packages with this key instead of the host's (repeatable)",
     )
+
+
+def add_publish_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        action="append",
+        type=publish.check_output,
+        default=[],
+        metavar="DEST",
+        help="after the run, write each image to oci:DIR[:REF], oci-archive:FILE or "
+        "docker-archive:FILE ({recipe}: the recipe's name; repeatable)",
+    )
+    parser.add_argument(
+        "--push",
+        action="append",
+        type=publish.check_push,
+        default=[],
+        metavar="REF",
+        help="push each built image to this registry reference ({recipe} as above)",
+    )
+    parser.add_argument("--push-all", action="store_true", help="push the up-to-date images too")
+    parser.add_argument("--authfile", default="", metavar="FILE", help="registry credentials")
+    parser.add_argument("--tls-verify", choices=["true", "false"], help="check the registry's TLS")
+    parser.add_argument("--creds", default="", metavar="USER:PASSWORD", help="registry login")
 
 
 def add_fleet_args(parser: argparse.ArgumentParser) -> None:
@@ -192,6 +218,10 @@ def run(args: argparse.Namespace) -> int:
         for entry in recipes:
             dry_run(entry, options, host, flavour)
         return 0
+    publish.check_templates(
+        publish.Publish(outputs=tuple(args.output), push=tuple(args.push)),
+        [entry.name for entry in recipes],
+    )
     for entry in recipes:  # a release nobody gives, a key not found: usage errors, up front
         repos_of(entry, options, host)
     preflight.check_host()
@@ -206,7 +236,15 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.check_reproducible:
         return reproduce.check(nodes, options, host, flavour, settings, args.report)
-    return driver.run(nodes, options, host, flavour, settings, args.report)
+    send = publish.Publish(
+        outputs=tuple(args.output),
+        push=tuple(args.push),
+        push_all=args.push_all,
+        authfile=args.authfile,
+        tls_verify=None if args.tls_verify is None else args.tls_verify == "true",
+        creds=args.creds,
+    )
+    return driver.run(nodes, options, host, flavour, settings, args.report, send)
 
 
 def dry_run(entry: Recipe, options: Options, host: HostRelease, flavour: str) -> None:
