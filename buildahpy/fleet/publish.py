@@ -17,7 +17,7 @@ import attrs
 from buildahpy.errors import CommandError, PreflightError, stderr_tail
 from buildahpy.fleet.fleet import BUILT, UP_TO_DATE, Entry
 from buildahpy.host import buildah
-from buildahpy.log import get_logger, step
+from buildahpy.log import step
 from buildahpy.plan.publish import Publish, destinations
 
 
@@ -53,7 +53,6 @@ def _send(recipe: str, tag: str, dest: str, digestfile: Path, options: dict[str,
         except (CommandError, PreflightError, OSError) as exc:
             cause = stderr_tail(exc.stderr, lines=1) if isinstance(exc, CommandError) else str(exc)
             error = f"cannot push {tag} to {dest}: {cause}"
-            get_logger().error("push failed", image=tag, destination=dest)
             return Sent(recipe, tag, dest, error=error)
     return Sent(recipe, tag, dest, digest=digest)
 

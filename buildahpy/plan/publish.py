@@ -7,6 +7,7 @@ image is sent never changes its inputs digest.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import attrs
@@ -42,7 +43,9 @@ def check_output(text: str) -> str:
 
 def check_push(text: str) -> str:
     reference = text.removeprefix("docker://")
-    if not reference or "://" in reference or reference.startswith("/"):
+    # another transport (oci:, dir:, ...), not HOST:PORT
+    other = re.match(r"[a-z-]+:(?!\d)", reference)
+    if not reference or "://" in reference or reference.startswith("/") or other:
         raise UsageError(f"--push {text}: expected a registry reference (HOST[:PORT]/NAME[:TAG])")
     return f"docker://{reference}"
 
