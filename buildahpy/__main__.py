@@ -24,7 +24,7 @@ from buildahpy.fleet.jobs import Settings
 from buildahpy.host import dnf, preflight
 from buildahpy.plan import publish
 from buildahpy.plan.distro import HostRelease, Target, normalise_family, read_host_release
-from buildahpy.plan.plan import Options, make_plan, repos_of
+from buildahpy.plan.plan import Options, make_plan, repos_of, target_of
 from buildahpy.plan.repos import REPOS_MODES, preset_file
 from buildahpy.privilege import gc, rootless
 from buildahpy.unwind import cleanup_failures
@@ -223,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
         [entry.name for entry in recipes],
     )
     for entry in recipes:  # a release nobody gives, a key not found: usage errors, up front
+        target_of(entry, options, host)
         repos_of(entry, options, host)
     preflight.check_host()
     gc.collect_before_build()
