@@ -26,8 +26,10 @@ from buildahpy.fleet import driver, graph, reproduce
 from buildahpy.fleet import lock as fleet_lock
 from buildahpy.fleet.jobs import Settings
 from buildahpy.host import dnf, preflight
-from buildahpy.plan.distro import HostRelease, read_host_release
-from buildahpy.plan.plan import Options, make_plan, target_of
+from buildahpy.plan import publish
+from buildahpy.plan.distro import HostRelease, Target, normalise_family, read_host_release
+from buildahpy.plan.plan import Options, make_plan, repos_of, target_of
+from buildahpy.plan.repos import REPOS_MODES, preset_file
 from buildahpy.privilege import gc, rootless
 from buildahpy.unwind import cleanup_failures
 
@@ -54,6 +56,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--distro", help="target family for every recipe (fedora, centos-stream, rhel ...)"
     )
     parser.add_argument("--releasever", help="target release for every recipe")
+    add_repo_args(parser)
     parser.add_argument(
         "--only",
         action="append",
@@ -73,6 +76,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("-v", "--verbose", action="store_true", help="show each command as it runs")
     parser.add_argument("--log-format", choices=["console", "json"], default="console")
     add_fleet_args(parser)
+    add_publish_args(parser)
     parser.add_argument(
         "--sbom", type=Path, metavar="DIR", help="write DIR/<recipe>.cdx.json and .spdx.json"
     )
@@ -95,6 +99,51 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if not args.gc and not args.files:
         parser.error("the following arguments are required: FILE")
     return args
+
+
+def add_repo_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repos",
+        choices=REPOS_MODES,
+        default="auto",
+        help="the host's repositories or the target's preset (default: the host's on a host "
+        "of the target's family and release, else the preset)",
+    )
+    parser.add_argument(
+        "--mirror", default="", metavar="URL", help="read the preset from this mirror"
+    )
+    parser.add_argument(
+        "--gpg-key",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="sign-check the preset's packages with this key instead of the host's (repeatable)",
+    )
+
+
+def add_publish_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        action="append",
+        type=publish.check_output,
+        default=[],
+        metavar="DEST",
+        help="after the run, write each image to oci:DIR[:REF], oci-archive:FILE or "
+        "docker-archive:FILE ({recipe}: the recipe's name; repeatable)",
+    )
+    parser.add_argument(
+        "--push",
+        action="append",
+        type=publish.check_push,
+        default=[],
+        metavar="REF",
+        help="push each built image to this registry reference ({recipe} as above)",
+    )
+    parser.add_argument("--push-all", action="store_true", help="push the up-to-date images too")
+    parser.add_argument("--authfile", default="", metavar="FILE", help="registry credentials")
+    parser.add_argument("--tls-verify", choices=["true", "false"], help="check the registry's TLS")
+    parser.add_argument("--creds", default="", metavar="USER:PASSWORD", help="registry login")
 
 
 def add_fleet_args(parser: argparse.ArgumentParser) -> None:
@@ -163,6 +212,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--repo-file {path}: no such file")
     options = Options(
         repo_files=tuple(p.resolve() for p in args.repo_file),
+        repos=args.repos,
+        mirror=args.mirror,
+        gpg_keys=tuple(p.resolve() for p in args.gpg_key),
         distro=args.distro,
         releasever=args.releasever,
         explain=args.explain,
@@ -179,8 +231,13 @@ def run(args: argparse.Namespace) -> int:
         for entry in recipes:
             dry_run(entry, options, host, flavour)
         return 0
-    for entry in recipes:  # a release nobody gives is a usage error before anything is created
+    publish.check_templates(
+        publish.Publish(outputs=tuple(args.output), push=tuple(args.push)),
+        [entry.name for entry in recipes],
+    )
+    for entry in recipes:  # a release nobody gives, a key not found: usage errors, up front
         target_of(entry, options, host)
+        repos_of(entry, options, host)
     preflight.check_host()
     command, flavour = dnf.find_dnf(args.dnf_flavour)
     options = attrs.evolve(options, dnf_command=command)
@@ -194,7 +251,15 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.check_reproducible:
         return reproduce.check(nodes, options, host, flavour, settings, args.report)
-    return driver.run(nodes, options, host, flavour, settings, args.report)
+    send = publish.Publish(
+        outputs=tuple(args.output),
+        push=tuple(args.push),
+        push_all=args.push_all,
+        authfile=args.authfile,
+        tls_verify=None if args.tls_verify is None else args.tls_verify == "true",
+        creds=args.creds,
+    )
+    return driver.run(nodes, options, host, flavour, settings, args.report, send)
 
 
 def dry_run(entry: Recipe, options: Options, host: HostRelease, flavour: str) -> None:
@@ -259,12 +324,33 @@ def lock_main(argv: Sequence[str]) -> int:
     return 0
 
 
+def repos_main(argv: Sequence[str]) -> int:
+    """``buildahpy repos DISTRO RELEASE [--mirror URL] [--gpg-key FILE]``: the preset's .repo."""
+    parser = argparse.ArgumentParser(
+        prog="buildahpy repos", description="Print a distribution's preset as a .repo file."
+    )
+    parser.add_argument("distro")
+    parser.add_argument("releasever")
+    parser.add_argument("--mirror", default="", metavar="URL")
+    parser.add_argument("--gpg-key", action="append", type=Path, default=[], metavar="FILE")
+    args = parser.parse_args(argv)
+    try:
+        target = Target(normalise_family(args.distro), args.releasever)
+        sys.stdout.write(preset_file(target, args.mirror, args.gpg_key).text)
+    except BuildahpyError as exc:
+        sys.stderr.write(f"buildahpy: {exc}\n")
+        return exc.exit_code
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else list(argv)
     if given[:1] == ["sbom"]:
         return sbom_main(given[1:])
     if given[:1] == ["lock"]:
         return lock_main(given[1:])
+    if given[:1] == ["repos"]:
+        return repos_main(given[1:])
     args = parse_args(argv)
     log.configure(verbose=args.verbose, fmt=args.log_format)
     if rootless.needs_namespace(args.list or args.dry_run):

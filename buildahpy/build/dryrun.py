@@ -9,6 +9,18 @@ from buildahpy.api.image import Image
 from buildahpy.api.recipe import CHECKS
 from buildahpy.host import buildah, dnf
 from buildahpy.plan.plan import Plan, rpm_macros
+from buildahpy.plan.repos import URL_KINDS, read_sections
+
+
+def repo_lines(plan: Plan) -> list[str]:
+    """Each private repository (a preset's, or --repo-file's) with its URL and keys."""
+    lines = []
+    for repo_file in plan.private_repos:
+        for name, section in read_sections(repo_file).items():
+            url = next((f"{k}={section[k]}" for k in URL_KINDS if section.get(k)), "no url")
+            lines.append(f"{name}: {url} gpgcheck={section.get('gpgcheck', '1')}")
+            lines += [f"  gpgkey {key}" for key in section.get("gpgkey", "").split()]
+    return lines
 
 
 def print_plan(plan: Plan, image: Image, out: TextIO) -> None:
@@ -20,7 +32,9 @@ def print_plan(plan: Plan, image: Image, out: TextIO) -> None:
         f"  distro: {plan.target.family} {plan.target.releasever}",
         f"  dnf: {plan.dnf_flavour} (weak deps {'on' if plan.weak_deps else 'off'}, "
         f"docs {'on' if plan.docs else 'off'})",
-        f"  repositories: {', '.join(plan.repo_ids)} (from {', '.join(plan.reposdirs)})",
+        f"  repositories: {', '.join(plan.repo_ids)} ({plan.repos_source}: "
+        f"{', '.join(plan.reposdirs)})",
+        *(f"    {line}" for line in repo_lines(plan)),
         f"  rpmdb: {plan.rpmdb_path}",
         f"  rpm macros: {'; '.join(rpm_macros(plan).splitlines())}",
         f"  packages: {' '.join(image.specs) or '(none)'}",

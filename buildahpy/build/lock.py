@@ -98,7 +98,7 @@ def resolve(
     with ExitStack() as stack:
         workdir = workdir_mod.make(stack)
         plan = make_plan(recipe, options, host=host, dnf_flavour=flavour, workdir=str(workdir))
-        env = workdir_mod.fill(plan, options.repo_files, sysusers.helper_command())
+        env = workdir_mod.fill(plan, sysusers.helper_command())
         root = workdir / "root"
         root.mkdir()
         if base_id:

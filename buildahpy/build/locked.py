@@ -20,7 +20,7 @@ from buildahpy.host import dnf, lockfetch
 from buildahpy.log import get_logger, step
 from buildahpy.plan import lockfile
 from buildahpy.plan.lockfile import Lock, RecipeLock
-from buildahpy.plan.repos import Repo, dnf_vars, enabled_repos, repo_files
+from buildahpy.plan.repos import Repo, dnf_vars, enabled_repos
 
 
 def require_lock(setup: Setup) -> tuple[Lock, RecipeLock]:
@@ -51,7 +51,9 @@ def _repos(setup: Setup, lock: Lock) -> dict[str, Repo]:
     """Each locked repository as the .repo files define it now (for its TLS options), else
     from the lock alone."""
     variables = dnf_vars(setup.plan.target.releasever)
-    now = {r.id: r for r in enabled_repos(repo_files(setup.options.repo_files), variables)}
+    # what dnf reads: the private repos.d prepare_workdir wrote, or the host's directories
+    files = sorted(p for d in setup.plan.reposdirs for p in Path(d).glob("*.repo"))
+    now = {r.id: r for r in enabled_repos(files, variables)}
     return {r.id: now.get(r.id, Repo(r.id, "baseurl", r.url)) for r in lock.repos}
 
 

@@ -111,7 +111,7 @@ def prepare_workdir(
     container = f"{plan.container_prefix}-{secrets.token_hex(3)}"
     if extras.cache is not None:
         plan = attrs.evolve(plan, cachedir=str(cache.build_cache_path(extras.cache, container)))
-    env = workdir_mod.fill(plan, options.repo_files, sysusers.helper_command())
+    env = workdir_mod.fill(plan, sysusers.helper_command())
     # rpm >= 4.18 records it as INSTALLTIME/INSTALLTID instead of the clock (checked on 4.18)
     env[timestamp.ENV] = str(timestamp.install_epoch(timestamp.from_environ(os.environ)))
     return Setup(recipe, options, plan, extras, env, stack, container)

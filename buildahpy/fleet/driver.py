@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from buildahpy.fleet import summary
+from buildahpy.fleet import publish, summary
 from buildahpy.fleet.fleet import (
     BUILT,
     UP_TO_DATE,
@@ -27,6 +27,7 @@ from buildahpy.fleet.progress import LiveProgress, LogProgress
 from buildahpy.host import buildah
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.plan import Options
+from buildahpy.plan.publish import NOTHING, Publish
 
 
 def run(
@@ -36,6 +37,7 @@ def run(
     flavour: str,
     settings: Settings,
     report_path: Path | None = None,
+    send: Publish = NOTHING,
 ) -> int:
     started = time.monotonic()
     references = [node.recipe.tag for node in nodes]
@@ -54,6 +56,7 @@ def run(
             )
         stack.callback(progress.close)
         entries = schedule(nodes, preparer, executor, progress)
+    sent = publish.publish(entries, send)
     wall = time.monotonic() - started
     built = [entry.node.recipe.tag for entry in entries if entry.status == BUILT]
     # a built image's digest only matters to the report; the table has what the build measured
@@ -63,6 +66,10 @@ def run(
     shares = summary.fleet_shares(table, images)
     if len(shares) > 1:
         summary.print_fleet(shares, table, sys.stdout)
+    publish.print_sent(sent, sys.stdout, sys.stderr)
     if report_path is not None:
-        summary.write_report(report_path, summary.report(table, shares, wall))
-    return 0 if all(entry.status in (BUILT, UP_TO_DATE) for entry in entries) else 1
+        data = summary.report(table, shares, wall)
+        publish.annotate(data, sent)
+        summary.write_report(report_path, data)
+    built_ok = all(entry.status in (BUILT, UP_TO_DATE) for entry in entries)
+    return 0 if built_ok and not any(item.error for item in sent) else 1

@@ -29,8 +29,7 @@ from buildahpy.errors import BuildahpyError
 from buildahpy.log import get_logger
 from buildahpy.plan import lockfile, timestamp
 from buildahpy.plan.distro import HostRelease
-from buildahpy.plan.plan import Options
-from buildahpy.plan.repos import repo_files
+from buildahpy.plan.plan import Options, repos_of
 
 
 class _Recorder(DryEngine):
@@ -121,7 +120,8 @@ def recipe_inputs(recipe: Recipe, options: Options, host: HostRelease, flavour: 
     except Exception:  # any failure only means "cannot tell": build it
         return None
     files = [
-        (str(p), hashlib.sha256(p.read_bytes()).hexdigest()) for p in repo_files(options.repo_files)
+        (f.name, hashlib.sha256(f.text.encode()).hexdigest())
+        for f in repos_of(recipe, options, host).files
     ]
     fields = {
         "source": hashlib.sha256(recipe.file.read_bytes()).hexdigest(),

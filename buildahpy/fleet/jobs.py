@@ -28,8 +28,8 @@ from buildahpy.host.tools import run
 from buildahpy.log import get_logger, step
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.labels import LABEL_INPUTS, LABEL_PACKAGES
-from buildahpy.plan.plan import Options, make_plan, target_of
-from buildahpy.plan.repos import dnf_vars, enabled_repos, repo_files
+from buildahpy.plan.plan import Options, make_plan, repos_of, target_of
+from buildahpy.plan.repos import RepoFile, dnf_vars, enabled_repos
 
 
 @attrs.frozen
@@ -93,19 +93,23 @@ class Preparer:
     ) -> None:
         self.options, self.host, self.flavour = options, host, flavour
         self.settings, self.existing = settings, existing
-        self._revisions: dict[str, dict[str, str | None]] = {}
-        self._snapshots: dict[str, cache.Snapshot | None] = {}
+        # by release and the .repo files read (host, --repo-file or a family's preset)
+        self._revisions: dict[tuple[str, tuple[RepoFile, ...]], dict[str, str | None]] = {}
+        self._snapshots: dict[tuple[str, tuple[RepoFile, ...]], cache.Snapshot | None] = {}
         self._pulled: dict[str, str] = {}
 
     def releasever(self, recipe: Recipe) -> str:
         return target_of(recipe, self.options, self.host).releasever
 
-    def revisions(self, releasever: str) -> dict[str, str | None]:
-        if releasever not in self._revisions:
+    def repo_files(self, recipe: Recipe) -> tuple[RepoFile, ...]:
+        return repos_of(recipe, self.options, self.host).files
+
+    def revisions(self, releasever: str, files: tuple[RepoFile, ...]) -> dict[str, str | None]:
+        if (releasever, files) not in self._revisions:
             variables = dnf_vars(releasever)
-            repos = enabled_repos(repo_files(self.options.repo_files), variables)
-            self._revisions[releasever] = repomd.revisions(repos)
-        return self._revisions[releasever]
+            repos = enabled_repos(files, variables)
+            self._revisions[releasever, files] = repomd.revisions(repos)
+        return self._revisions[releasever, files]
 
     def external_base(self, reference: str) -> str:
         """The id of a base image no recipe of the run builds; pulled once if it is missing."""
@@ -117,7 +121,7 @@ class Preparer:
     def decide(self, node: Node, base_id: str | None) -> Decision:
         recipe = node.recipe
         releasever = self.releasever(recipe)
-        revisions = self.revisions(releasever)
+        revisions = self.revisions(releasever, self.repo_files(recipe))
         static = inputs.recipe_inputs(recipe, self.options, self.host, self.flavour)
         digest = inputs.inputs_digest(static, base_id, revisions)
         current = self.existing.get(recipe.tag)
@@ -147,12 +151,13 @@ class Preparer:
     ) -> cache.Snapshot | None:
         """The metadata snapshot for this release; None (dnf's own cache) when a repository's
         revision is unknown or makecache fails: the build then fetches for itself."""
-        if releasever in self._snapshots:
-            return self._snapshots[releasever]
+        repo_files = self.repo_files(recipe)
+        if (releasever, repo_files) in self._snapshots:
+            return self._snapshots[releasever, repo_files]
         found: cache.Snapshot | None = None
         if revisions and all(revisions.values()):
             root = cache.cache_root(self.settings.cache_dir) / self.flavour
-            files = {str(p): p.read_text() for p in repo_files(self.options.repo_files)}
+            files = {f.name: f.text for f in repo_files}
             config = {**files, **{f"repo:{k}": str(v) for k, v in revisions.items()}}
             key = cache.snapshot_key(self.flavour, releasever, config)
             try:
@@ -161,7 +166,7 @@ class Preparer:
                 )
             except (BuildahpyError, OSError) as exc:
                 get_logger().warning("no shared cache for this release", cause=str(exc))
-        self._snapshots[releasever] = found
+        self._snapshots[releasever, repo_files] = found
         return found
 
     def makecache(self, recipe: Recipe, staging: Path) -> None:
@@ -175,7 +180,7 @@ class Preparer:
                 workdir=str(workdir.make(stack)),
                 cachedir=str(staging),
             )
-            env = workdir.fill(plan, self.options.repo_files, sysusers_helper="")
+            env = workdir.fill(plan, sysusers_helper="")
             scratch = workdir.make(stack)
             dnf.of(plan).prepare_makecache_root(scratch, staging)
             run(dnf.makecache_argv(plan, str(scratch)), env=env, hint="dnf makecache failed")

@@ -19,15 +19,14 @@ from buildahpy.log import get_logger, step
 from buildahpy.plan import lockfile, pgp
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.lockfile import Lock, LockedRepo, RecipeLock
-from buildahpy.plan.plan import Options, target_of
-from buildahpy.plan.repos import Repo, dnf_vars, enabled_repos, repo_files
+from buildahpy.plan.plan import Options, repos_of, target_of
+from buildahpy.plan.repos import Repo, RepoFile, dnf_vars, enabled_repos
 
 
 class Repositories:
     """The enabled repositories of one release, their revision, packages and keys."""
 
-    def __init__(self, options: Options, releasever: str) -> None:
-        files = repo_files(options.repo_files)
+    def __init__(self, files: Sequence[RepoFile], releasever: str) -> None:
         self.repos: list[Repo] = enabled_repos(files, dnf_vars(releasever))
         revisions = repomd.revisions(self.repos)
         unknown = [rid for rid, rev in revisions.items() if rev is None]
@@ -87,9 +86,10 @@ def lock_files(files: Sequence[Path], options: Options, host: HostRelease, flavo
         used: dict[str, Repositories] = {}
         for recipe in (r for r in recipes if r.file.resolve() == path.resolve()):
             release = target_of(recipe, options, host).releasever
+            chosen = repos_of(recipe, options, host).files  # --repo-file, the host's or a preset
             if release not in by_release:
                 with step("read repository metadata", release=release):
-                    by_release[release] = Repositories(options, release)
+                    by_release[release] = Repositories(chosen, release)
             repos = used[release] = by_release[release]
             with step("resolve", recipe=recipe.name):
                 entries[recipe.name] = resolver.recipe_lock(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import resource
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from buildahpy.api.config import ImageConfig
 from buildahpy.errors import CommandError
@@ -235,3 +237,28 @@ def graph_root() -> str:
     the storage (another container bind-mounting it, another runroot) shares this directory."""
     out = run(["buildah", "info"], quiet=True, hint="buildah info failed").stdout
     return str(json.loads(out)["store"]["GraphRoot"])
+
+
+def push_argv(
+    image: str,
+    destination: str,
+    digestfile: str,
+    *,
+    authfile: str = "",
+    tls_verify: bool | None = None,
+    creds: str = "",
+) -> list[str]:
+    argv = ["buildah", "push", "--quiet", f"--digestfile={digestfile}"]
+    argv += [f"--authfile={authfile}"] if authfile else []
+    argv += [f"--tls-verify={str(tls_verify).lower()}"] if tls_verify is not None else []
+    argv += [f"--creds={creds}"] if creds else []
+    return [*argv, image, destination]
+
+
+def push(image: str, destination: str, digestfile: Path, **options: Any) -> str:
+    """Copy a local image to ``destination`` (any containers-transports(5) name); the digest of
+    the manifest written there."""
+    run(
+        push_argv(image, destination, str(digestfile), **options), quiet=bool(options.get("creds"))
+    )  # keep --creds out of the log
+    return digestfile.read_text().strip()

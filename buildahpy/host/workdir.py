@@ -7,7 +7,6 @@ Writes only below the directory it is given (a fresh temporary one); starts no p
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -21,14 +20,15 @@ def make(stack: ExitStack) -> Path:
     return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="buildahpy-")))
 
 
-def fill(plan: Plan, repo_files: Sequence[Path], sysusers_helper: str) -> dict[str, str]:
+def fill(plan: Plan, sysusers_helper: str) -> dict[str, str]:
     """Write what ``plan`` names in its workdir; return the environment to run dnf and rpm in."""
     workdir = Path(plan.workdir)
     (workdir / "dnf.conf").write_text(dnf_conf(plan))
-    if repo_files:
+    if plan.private_repos:
         (workdir / "repos.d").mkdir()
-        for index, source in enumerate(repo_files):
-            (workdir / "repos.d" / f"{index:02d}-{source.name}").write_bytes(source.read_bytes())
+        for index, source in enumerate(plan.private_repos):
+            name = Path(source.name).name
+            (workdir / "repos.d" / f"{index:02d}-{name}").write_text(source.text)
     home = Path(plan.home)
     home.mkdir()
     macros = rpm_macros(plan, rootless=userns.in_user_namespace(), sysusers_helper=sysusers_helper)

@@ -17,7 +17,14 @@ from buildahpy.api.recipe import Recipe
 from buildahpy.errors import UsageError
 from buildahpy.plan.distro import HostRelease, Target, resolve_target
 from buildahpy.plan.minimize import Alternative, preference_table
-from buildahpy.plan.repos import HOST_VARSDIRS, host_reposdirs, repo_files, repo_ids
+from buildahpy.plan.repos import (
+    HOST_VARSDIRS,
+    RepoChoice,
+    RepoFile,
+    choose,
+    host_reposdirs,
+    repo_ids,
+)
 
 
 @attrs.frozen
@@ -25,6 +32,9 @@ class Options:
     """What the command line asked, for every recipe of the run."""
 
     repo_files: tuple[Path, ...] = ()
+    repos: str = "auto"  # --repos auto|preset|host
+    mirror: str = ""  # --mirror URL: the preset reads this mirror
+    gpg_keys: tuple[Path, ...] = ()  # --gpg-key FILE: the preset's keys instead of the host's
     distro: str | None = None
     releasever: str | None = None
     dnf_command: str = "dnf"
@@ -50,6 +60,10 @@ class Plan:
     varsdirs: tuple[str, ...]
     repo_ids: tuple[str, ...]
     digest: str
+    # the .repo files written into the private workdir/repos.d (--repo-file copies or a preset);
+    # empty: dnf reads the host's reposdirs
+    private_repos: tuple[RepoFile, ...] = ()
+    repos_source: str = ""
     minimize: Minimize = attrs.Factory(Minimize)
     base_image: str = "scratch"  # what ``buildah from`` starts from: scratch, a tag or an image id
     cachedir: str = ""  # this build's dnf cachedir on the host (see cache.py); "" is dnf's own
@@ -86,6 +100,19 @@ def target_of(recipe: Recipe, options: Options, host: HostRelease) -> Target:
     )
 
 
+def repos_of(recipe: Recipe, options: Options, host: HostRelease) -> RepoChoice:
+    """The repositories a recipe's build reads (plan.repos.choose): what dnf, the inputs digest
+    and the shared cache all see."""
+    return choose(
+        options.repo_files,
+        lambda: target_of(recipe, options, host),
+        host,
+        mode=options.repos,
+        mirror=options.mirror,
+        gpg_keys=options.gpg_keys,
+    )
+
+
 def make_plan(
     recipe: Recipe,
     options: Options,
@@ -98,11 +125,11 @@ def make_plan(
 ) -> Plan:
     """``base_image`` pins the recipe's base (a tag) to the id the run resolved it to."""
     target = target_of(recipe, options, host)
-    files = repo_files(options.repo_files)
-    reposdirs = (f"{workdir}/repos.d",) if options.repo_files else host_reposdirs()
-    if not files:
+    chosen = repos_of(recipe, options, host)
+    reposdirs = (f"{workdir}/repos.d",) if chosen.private else host_reposdirs()
+    if not chosen.files:
         raise UsageError("the host defines no dnf repositories; pass --repo-file PATH")
-    ids = repo_ids(files)
+    ids = repo_ids(chosen.files)
     digest_input = "\n".join(
         [
             recipe.name,
@@ -131,6 +158,8 @@ def make_plan(
         reposdirs=reposdirs,
         varsdirs=HOST_VARSDIRS,
         repo_ids=ids,
+        private_repos=chosen.files if chosen.private else (),
+        repos_source=chosen.source,
         digest=hashlib.sha256(digest_input.encode()).hexdigest(),
         minimize=recipe.minimize,
         base_image=base_image or recipe.base or "scratch",
