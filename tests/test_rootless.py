@@ -41,34 +41,39 @@ NOSUB = f"bpy-nosub-{os.getpid()}"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def runtime_packages() -> list[str]:
-    """The import names of buildahpy and of every distribution it needs at run time, read from
-    their metadata (what a user without access to this venv gets a copy of)."""
-    names, seen, todo = ["buildahpy"], set(), ["buildahpy"]
+def runtime_distributions() -> list[importlib.metadata.Distribution]:
+    """buildahpy's distribution and every one it needs at run time, read from their metadata
+    (what a user without access to this venv gets a copy of)."""
+    found, seen, todo = [], {"buildahpy"}, ["buildahpy"]
     while todo:
         try:
             dist = importlib.metadata.distribution(todo.pop())
         except importlib.metadata.PackageNotFoundError:
             continue  # a requirement whose marker leaves it out on this Python
+        found.append(dist)
         for requirement in dist.requires or []:
-            if "extra ==" in requirement:
-                continue
             name = re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0]
-            if name.lower() not in seen:
+            if "extra ==" not in requirement and name.lower() not in seen:
                 seen.add(name.lower())
                 todo.append(name)
-        if dist.metadata["Name"] != "buildahpy":
-            names += top_level(dist)
-    return sorted(set(names))
+    return found
 
 
-def top_level(dist: importlib.metadata.Distribution) -> list[str]:
-    listed = dist.read_text("top_level.txt")
-    if listed:
-        return listed.split()
-    parts = {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}
-    skip = ("bin", "__pycache__")
-    return sorted(p.removesuffix(".py") for p in parts if ".dist-info" not in p and p not in skip)
+def copy_runtime(app: Path) -> None:
+    """Each distribution's installed files (buildahpy's own package from this checkout)."""
+    shutil.copytree(
+        ROOT / "buildahpy", app / "buildahpy", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for dist in runtime_distributions():
+        if dist.metadata["Name"] == "buildahpy":
+            continue
+        for file in dist.files or []:
+            relative = Path(str(file))
+            if relative.parts[0] in ("..", "bin", "__pycache__") or "__pycache__" in relative.parts:
+                continue
+            target = app / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(Path(str(dist.locate_file(file))), target)
 
 
 TALK = ("nginx", "bash_base", "busybox")
@@ -224,13 +229,7 @@ def choose_python(user: RootlessUser) -> None:
         return
     app = user.work / "app"
     app.mkdir()
-    for name in runtime_packages():
-        module = importlib.import_module(name)
-        paths = list(getattr(module, "__path__", None) or [])  # namespace packages too
-        if paths:
-            shutil.copytree(paths[0], app / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:  # a single-file module (sh replaces itself in sys.modules: no __spec__)
-            shutil.copy2(module.__file__ or "", app / Path(module.__file__ or "").name)
+    copy_runtime(app)
     give(app, user.name)
     user.pythonpath = str(app)
     for python in (sys.executable, os.path.realpath(sys.executable), "/usr/bin/python3"):
