@@ -19,6 +19,7 @@ from buildahpy import recipe
 @recipe("localhost/randomly:latest")
 def randomly(image):
     image.install("busybox")
+    image.mkdir("/etc")  # busybox alone may not bring it
     image.write_file("/etc/token", os.urandom(16))
     image.write_file("/etc/motd", "same every time\\n")
     image.config(entrypoint=["/usr/sbin/busybox", "true"])

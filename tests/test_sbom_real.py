@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from conftest import ROOT, Builder, must_run
@@ -29,8 +30,10 @@ NGINX = ROOT / "recipes" / "nginx.py"
 
 
 def purl_key(purl: str) -> tuple[str, frozenset[str]]:
+    """A purl up to the order of its qualifiers and the escaping of '+' (trivy writes
+    1.5.7+dfsg, the purl spec and packageurl-python 1.5.7%2Bdfsg)."""
     head, _, qualifiers = purl.partition("?")
-    return head, frozenset(qualifiers.split("&")) if qualifiers else frozenset()
+    return unquote(head), frozenset(qualifiers.split("&")) if qualifiers else frozenset()
 
 
 def sbom_cli(builder: Builder, *args: str) -> subprocess.CompletedProcess[str]:

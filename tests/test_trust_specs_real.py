@@ -33,7 +33,7 @@ def repo_files(builder: Builder, name: str) -> list[str]:
 
 def packaged_size(builder: Builder, name: str, path: str) -> int:
     (rpm,) = (builder.repo_file.parent / "Packages").glob(f"{name}-[0-9]*.rpm")
-    out = builder.tool("rpm", "-qp", "--qf", "[%{FILENAMES}\t%{FILESIZES}\n]", str(rpm))
+    out = builder.tool("rpm", "-qp", "--qf", "[%{FILENAMES}\t%{LONGFILESIZES}\n]", str(rpm))
     sizes = dict(line.split("\t") for line in out.splitlines())
     return int(sizes[path])
 
