@@ -16,7 +16,7 @@ from types import FrameType
 
 import attrs
 
-from buildahpy import log
+from buildahpy import interrupts, log
 from buildahpy.api.image import DryEngine, Image
 from buildahpy.api.recipe import Recipe, failure_in, load_files
 from buildahpy.build import sbom_image
@@ -191,6 +191,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     # Raise once; ignore repeats so the cleanup that follows can finish.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    interrupts.received(signum)
     raise Interrupted(signum)
 
 

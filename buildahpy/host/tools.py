@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 import sh
 
+from buildahpy import interrupts
 from buildahpy.errors import CommandError, PreflightError
 from buildahpy.log import get_logger
 
@@ -102,6 +103,7 @@ def run(
         log.debug("stderr", tool=os.path.basename(argv[0]), line=line.rstrip("\n"))
 
     command = sh.Command(path)
+    signals_before = interrupts.count()
     process = command(
         *argv[1:],
         _env=env,
@@ -115,7 +117,9 @@ def run(
         _new_group=shield,
     )
     try:
+        interrupts.raise_if_swallowed(signals_before)  # one that came while the child started
         process.wait()
+        interrupts.raise_if_swallowed(signals_before)
     except sh.ErrorReturnCode as error:
         raise CommandError(
             argv,
