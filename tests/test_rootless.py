@@ -595,13 +595,15 @@ def test_signals_reach_the_build_inside_the_namespace(
     assert not [c for p, c in descendants(1).items() if "sleep 60" in c and owner_of(p) == uid]
 
 
-def test_two_rootless_builds_give_the_same_image(user: RootlessUser) -> None:
-    recipe = user.work / "recipes" / "bash_base.py"
+@pytest.mark.parametrize("name", TALK)
+def test_two_rootless_builds_give_the_same_image(user: RootlessUser, name: str) -> None:
+    recipe = user.work / "recipes" / f"{name}.py"
+    tag = f"localhost/{name.replace('_', '-')}:latest"
     ids = []
     for _ in range(2):
         result = user.cli(recipe, "--rebuild")
         assert result.returncode == 0, result.stderr
-        ids.append(user.image_id("localhost/bash-base:latest"))
+        ids.append(user.image_id(tag))
     assert ids[0] is not None and ids[0] == ids[1]
 
 
