@@ -16,20 +16,18 @@ from types import FrameType
 
 import attrs
 
-from buildahpy import interrupts, log
+from buildahpy import commands, interrupts, log
 from buildahpy.api.image import DryEngine, Image
 from buildahpy.api.recipe import Recipe, failure_in, load_files
-from buildahpy.build import sbom_image
 from buildahpy.build.dryrun import print_plan
 from buildahpy.errors import BuildahpyError, Interrupted, RecipeError, UsageError
 from buildahpy.fleet import driver, graph, reproduce
-from buildahpy.fleet import lock as fleet_lock
 from buildahpy.fleet.jobs import Settings
 from buildahpy.host import dnf, preflight
 from buildahpy.plan import publish
-from buildahpy.plan.distro import HostRelease, Target, normalise_family, read_host_release
+from buildahpy.plan.distro import HostRelease, read_host_release
 from buildahpy.plan.plan import Options, make_plan, repos_of, target_of
-from buildahpy.plan.repos import REPOS_MODES, preset_file
+from buildahpy.plan.repos import REPOS_MODES
 from buildahpy.privilege import gc, rootless
 from buildahpy.unwind import cleanup_failures
 
@@ -273,85 +271,14 @@ def dry_run(entry: Recipe, options: Options, host: HostRelease, flavour: str) ->
     print_plan(plan, image, sys.stdout)
 
 
-def sbom_main(argv: Sequence[str]) -> int:
-    """``buildahpy sbom IMAGE [--format cyclonedx|spdx] [-o FILE]``."""
-    parser = argparse.ArgumentParser(prog="buildahpy sbom", description="An image's SBOM.")
-    parser.add_argument("image")
-    parser.add_argument("--format", choices=sbom_image.FORMATS, default="cyclonedx")
-    parser.add_argument("-o", "--output", type=Path, metavar="FILE")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    log.configure(verbose=args.verbose)
-    if rootless.needs_namespace(False):
-        return rootless.run_in_namespace(["sbom", *argv])
-    try:
-        document = sbom_image.image_sbom(args.image, args.format)
-    except BuildahpyError as exc:
-        sys.stderr.write(f"buildahpy: {exc}\n")
-        return exc.exit_code
-    if args.output:
-        args.output.write_text(document)
-    else:
-        sys.stdout.write(document)
-    return 0
-
-
-def lock_main(argv: Sequence[str]) -> int:
-    """``buildahpy lock FILE... [--repo-file PATH] [--distro D] [--releasever N]``."""
-    parser = argparse.ArgumentParser(
-        prog="buildahpy lock", description="Resolve each recipe and write FILE.lock.json."
-    )
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    parser.add_argument("--repo-file", action="append", type=Path, default=[], metavar="PATH")
-    parser.add_argument("--distro")
-    parser.add_argument("--releasever")
-    parser.add_argument("--dnf-flavour", choices=["auto", dnf.DNF4, dnf.DNF5], default="auto")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    log.configure(verbose=args.verbose)
-    if rootless.needs_namespace(False):
-        return rootless.run_in_namespace(["lock", *argv])
-    options = Options(
-        repo_files=tuple(p.resolve() for p in args.repo_file),
-        distro=args.distro,
-        releasever=args.releasever,
-    )
-    try:
-        flavour = dnf.host_flavour() if args.dnf_flavour == "auto" else args.dnf_flavour
-        fleet_lock.lock_files(args.files, options, read_host_release(), flavour)
-    except BuildahpyError as exc:
-        sys.stderr.write(f"buildahpy: {exc}\n")
-        return exc.exit_code
-    return 0
-
-
-def repos_main(argv: Sequence[str]) -> int:
-    """``buildahpy repos DISTRO RELEASE [--mirror URL] [--gpg-key FILE]``: the preset's .repo."""
-    parser = argparse.ArgumentParser(
-        prog="buildahpy repos", description="Print a distribution's preset as a .repo file."
-    )
-    parser.add_argument("distro")
-    parser.add_argument("releasever")
-    parser.add_argument("--mirror", default="", metavar="URL")
-    parser.add_argument("--gpg-key", action="append", type=Path, default=[], metavar="FILE")
-    args = parser.parse_args(argv)
-    try:
-        target = Target(normalise_family(args.distro), args.releasever)
-        sys.stdout.write(preset_file(target, args.mirror, args.gpg_key).text)
-    except BuildahpyError as exc:
-        sys.stderr.write(f"buildahpy: {exc}\n")
-        return exc.exit_code
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else list(argv)
     if given[:1] == ["sbom"]:
-        return sbom_main(given[1:])
+        return commands.sbom_main(given[1:])
     if given[:1] == ["lock"]:
-        return lock_main(given[1:])
+        return commands.lock_main(given[1:])
     if given[:1] == ["repos"]:
-        return repos_main(given[1:])
+        return commands.repos_main(given[1:])
     args = parse_args(argv)
     log.configure(verbose=args.verbose, fmt=args.log_format)
     if rootless.needs_namespace(args.list or args.dry_run):

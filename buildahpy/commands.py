@@ -1,0 +1,92 @@
+"""The commands beside the build: ``buildahpy sbom IMAGE``, ``buildahpy lock FILE...`` and
+``buildahpy repos DISTRO RELEASE``, each with its own options (``python -m buildahpy FILE...``
+keeps meaning "build", see __main__.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from buildahpy import log
+from buildahpy.build import sbom_image
+from buildahpy.errors import BuildahpyError
+from buildahpy.fleet import lock as fleet_lock
+from buildahpy.host import dnf
+from buildahpy.plan.distro import Target, normalise_family, read_host_release
+from buildahpy.plan.plan import Options
+from buildahpy.plan.repos import preset_file
+from buildahpy.privilege import rootless
+
+
+def sbom_main(argv: Sequence[str]) -> int:
+    """``buildahpy sbom IMAGE [--format cyclonedx|spdx] [-o FILE]``."""
+    parser = argparse.ArgumentParser(prog="buildahpy sbom", description="An image's SBOM.")
+    parser.add_argument("image")
+    parser.add_argument("--format", choices=sbom_image.FORMATS, default="cyclonedx")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    log.configure(verbose=args.verbose)
+    if rootless.needs_namespace(False):
+        return rootless.run_in_namespace(["sbom", *argv])
+    try:
+        document = sbom_image.image_sbom(args.image, args.format)
+    except BuildahpyError as exc:
+        sys.stderr.write(f"buildahpy: {exc}\n")
+        return exc.exit_code
+    if args.output:
+        args.output.write_text(document)
+    else:
+        sys.stdout.write(document)
+    return 0
+
+
+def lock_main(argv: Sequence[str]) -> int:
+    """``buildahpy lock FILE... [--repo-file PATH] [--distro D] [--releasever N]``."""
+    parser = argparse.ArgumentParser(
+        prog="buildahpy lock", description="Resolve each recipe and write FILE.lock.json."
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    parser.add_argument("--repo-file", action="append", type=Path, default=[], metavar="PATH")
+    parser.add_argument("--distro")
+    parser.add_argument("--releasever")
+    parser.add_argument("--dnf-flavour", choices=["auto", dnf.DNF4, dnf.DNF5], default="auto")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    log.configure(verbose=args.verbose)
+    if rootless.needs_namespace(False):
+        return rootless.run_in_namespace(["lock", *argv])
+    options = Options(
+        repo_files=tuple(p.resolve() for p in args.repo_file),
+        distro=args.distro,
+        releasever=args.releasever,
+    )
+    try:
+        flavour = dnf.host_flavour() if args.dnf_flavour == "auto" else args.dnf_flavour
+        fleet_lock.lock_files(args.files, options, read_host_release(), flavour)
+    except BuildahpyError as exc:
+        sys.stderr.write(f"buildahpy: {exc}\n")
+        return exc.exit_code
+    return 0
+
+
+def repos_main(argv: Sequence[str]) -> int:
+    """``buildahpy repos DISTRO RELEASE [--mirror URL] [--gpg-key FILE]``: the preset's .repo."""
+    parser = argparse.ArgumentParser(
+        prog="buildahpy repos", description="Print a distribution's preset as a .repo file."
+    )
+    parser.add_argument("distro")
+    parser.add_argument("releasever")
+    parser.add_argument("--mirror", default="", metavar="URL")
+    parser.add_argument("--gpg-key", action="append", type=Path, default=[], metavar="FILE")
+    args = parser.parse_args(argv)
+    try:
+        target = Target(normalise_family(args.distro), args.releasever)
+        sys.stdout.write(preset_file(target, args.mirror, args.gpg_key).text)
+    except BuildahpyError as exc:
+        sys.stderr.write(f"buildahpy: {exc}\n")
+        return exc.exit_code
+    return 0
