@@ -179,3 +179,17 @@ def test_signature_command_lines_use_a_private_keyring() -> None:
         "--checksig",
         "/w/a.rpm",
     ]
+
+
+def test_primary_metadata_compressed_with_zstd_is_read() -> None:
+    """createrepo_c >= 1.0 writes primary.xml.zst (Debian sid, Fedora's own repositories)."""
+    document = b"<metadata/>"
+    try:
+        from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+
+        packed = zstd.compress(document)
+    except ImportError:  # before Python 3.14
+        import zstandard
+
+        packed = zstandard.ZstdCompressor().compress(document)
+    assert repodata._decompress("repodata/x-primary.xml.zst", packed) == document

@@ -45,14 +45,29 @@ def base_url(repo: Repo) -> str:
     return mirrors[0].rstrip("/")
 
 
+def _zstd_decompress(data: bytes) -> bytes:
+    """createrepo_c >= 1.0 (Fedora's metadata, Debian sid) compresses with zstd by default:
+    Python 3.14's compression.zstd, else the zstandard package."""
+    try:
+        from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        import zstandard
+
+        with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+            return bytes(reader.read())
+    return bytes(zstd.decompress(data))
+
+
 def _decompress(href: str, data: bytes) -> bytes:
     if href.endswith(".gz"):
         return gzip.decompress(data)
     if href.endswith(".xz"):
         return lzma.decompress(data)
+    if href.endswith(".zst"):
+        return _zstd_decompress(data)
     if href.endswith(".xml"):
         return data
-    raise ValueError(f"cannot read {href} (only .gz, .xz and plain primary.xml are read)")
+    raise ValueError(f"cannot read {href} (only .gz, .xz, .zst and plain primary.xml are read)")
 
 
 def parse_primary(document: bytes, base: str) -> dict[Nevra, Entry]:
