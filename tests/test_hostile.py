@@ -134,7 +134,7 @@ IN_RECIPE = {
     ),
     "bad env value": (
         "    image.config(env={'A': 'two\\nlines'})\n",
-        "config env: value of 'A' must be a one-line string",
+        "config env: value of 'A' must be a one-line string (None removes it)",
     ),
     "bad user": (
         "    image.config(user='root;id')\n",
