@@ -332,7 +332,10 @@ class RootFS:
     def copy_target(self, source: Path, dest: str) -> str:
         """Where a copy of ``source`` goes: a file copied to an existing directory (or to a
         path ending in '/') goes into it, as with COPY; a directory's contents go to ``dest``."""
-        st = self.lstat(dest)
+        try:
+            st = self.lstat(dest)
+        except OSError:  # a looping link on the way: the copy itself says so
+            st = None
         into = dest.endswith("/") or (st is not None and stat.S_ISDIR(st.st_mode))
         if into and not (source.is_dir() and not source.is_symlink()):
             return str(PurePosixPath(dest) / source.name)
