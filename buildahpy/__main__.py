@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
 
 def dry_run(entry: Recipe, options: Options, host: HostRelease, flavour: str) -> None:
     plan = make_plan(entry, options, host=host, dnf_flavour=flavour, workdir="<workdir>")
-    image = Image(DryEngine())
+    image = Image(DryEngine(), entry.file.parent)
     try:
         entry.func(image)
     except Exception as exc:

@@ -691,3 +691,46 @@ def test_sysusers_step_makes_the_user_before_its_files_root_and_rootless(
     assert as_root.returncode == 0, as_root.stderr
     root_tree = json.loads(builder.tool(sys.executable, str(ROOT / "tests" / "imagetree.py"), tag))
     assert root_tree == tree  # the same ids, owners and files
+
+
+OWNED_RECIPE = """\
+from buildahpy import recipe
+
+@recipe("localhost/owned-rootless")
+def owned_rootless(image):
+    image.install("nginx")
+    image.write_file("/etc/nginx/conf.d/app.conf", "x\\n", 0o640, owner="nginx")
+    image.copy("owned-tree", "/srv/tree", owner="1000:1001")
+"""
+
+
+def test_owner_and_relative_copies_rootless_as_for_root(
+    user: RootlessUser, builder: Builder
+) -> None:
+    """owner= sets the ids inside the user namespace (what the image records), with no chown
+    binary, and a relative copy reads the recipe's directory whatever the working directory."""
+    folder = user.work / "owned"
+    (folder / "owned-tree" / "sub").mkdir(parents=True)
+    (folder / "owned-tree" / "sub" / "f").write_text("f\n")
+    (folder / "owned.py").write_text(OWNED_RECIPE)
+    give(user.work, USER)
+    result = user.cli(folder / "owned.py", user.work / "recipes" / "distroless.py")
+    assert result.returncode == 0, result.stderr
+    paths = ("srv", "etc/nginx/conf.d/app.conf", "srv/tree", "srv/tree/sub", "srv/tree/sub/f")
+    tree = user.tree("localhost/owned-rootless:latest", *paths)
+    assert tree["etc/nginx/conf.d/app.conf"][:3] == ["-rw-r-----", 975, 975]  # nginx, made by %pre
+    assert [tree[p][1:3] for p in paths[2:]] == [[1000, 1001]] * 3
+    assert tree["srv"][:3] == ["drwxr-xr-x", 0, 0]
+    home = user.tree("localhost/distroless:nonroot", "home/nonroot")["home/nonroot"]
+    assert home[:3] == ["drwx------", 65532, 65532]
+    as_root = builder.cli(folder / "owned.py")
+    assert as_root.returncode == 0, as_root.stderr
+    root_tree = json.loads(
+        builder.tool(
+            sys.executable,
+            str(ROOT / "tests" / "imagetree.py"),
+            "localhost/owned-rootless:latest",
+            *paths,
+        )
+    )
+    assert tree == root_tree

@@ -11,8 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from buildahpy.api.config import ImageConfig
-from buildahpy.api.validate import check_field, check_id, check_name, check_packages, image_path
+from buildahpy.api.config import CONFIG_FIELDS, ImageConfig
+from buildahpy.api.validate import (
+    Owner,
+    check_field,
+    check_id,
+    check_name,
+    check_owner,
+    check_packages,
+    image_path,
+    owner_text,
+)
 from buildahpy.errors import BuildError
 
 
@@ -22,9 +31,11 @@ class DryEngine:
 
     def install(self, packages: list[str]) -> None: ...
     def remove(self, packages: list[str]) -> None: ...
-    def write(self, path: str, data: bytes, mode: int) -> None: ...
-    def copy(self, source: Path, dest: str, mode: int | None) -> None: ...
-    def mkdir(self, path: str, mode: int) -> None: ...
+    def write(self, path: str, data: bytes, mode: int, owner: Owner | None = None) -> None: ...
+    def copy(
+        self, source: Path, dest: str, mode: int | None, owner: Owner | None = None
+    ) -> None: ...
+    def mkdir(self, path: str, mode: int, owner: Owner | None = None) -> None: ...
     def symlink(self, target: str, link: str) -> None: ...
     def add_group(self, name: str, gid: int) -> None: ...
     def add_user(self, name: str, uid: int, gid: int, home: str, shell: str) -> None: ...
@@ -42,11 +53,17 @@ def _mode(value: object, what: str) -> int:
     return value
 
 
-class Image:
-    """What a recipe can do to its image. Paths are absolute paths inside the image."""
+def _owned(owner: Owner | None) -> str:
+    return f", owner {owner_text(owner)}" if owner is not None else ""
 
-    def __init__(self, engine: DryEngine) -> None:
+
+class Image:
+    """What a recipe can do to its image. Paths are absolute paths inside the image; a relative
+    host path is relative to ``home``, the recipe file's directory."""
+
+    def __init__(self, engine: DryEngine, home: Path | None = None) -> None:
         self._engine = engine
+        self._home = home
         self.steps: list[str] = []
         self.config_value = ImageConfig()
         self.specs: list[str] = []
@@ -64,28 +81,48 @@ class Image:
         self.steps.append(f"remove {' '.join(names)}")
         self._engine.remove(names)
 
-    def write_file(self, path: str, content: str | bytes, mode: int = 0o644) -> None:
+    def write_file(
+        self, path: str, content: str | bytes, mode: int = 0o644, *, owner: object = None
+    ) -> None:
+        """``owner``: 'app', 'app:app', '1000:1000', a uid or (uid, gid), names looked up in
+        the image's /etc/passwd and /etc/group as they are at this call."""
         image_path(path)
         if not isinstance(content, str | bytes):
             raise BuildError(f"write_file {path}: content must be str or bytes")
         data = content.encode() if isinstance(content, str) else content
-        self.steps.append(f"write {path} ({len(data)} bytes, mode {_mode(mode, path):o})")
-        self._engine.write(path, data, mode)
+        who = check_owner(owner)
+        self.steps.append(
+            f"write {path} ({len(data)} bytes, mode {_mode(mode, path):o}{_owned(who)})"
+        )
+        self._engine.write(path, data, mode, who)
 
-    def copy(self, host_path: str | Path, image_path_: str, mode: int | None = None) -> None:
+    def copy(
+        self,
+        host_path: str | Path,
+        image_path_: str,
+        mode: int | None = None,
+        *,
+        owner: object = None,
+    ) -> None:
+        """A file to ``image_path_``; a directory's contents into ``image_path_`` (as a
+        Containerfile's COPY does), modes kept unless ``mode`` is given; missing parents made."""
         image_path(image_path_)
         source = Path(host_path)
-        if not source.exists():
+        if not source.is_absolute() and self._home is not None:
+            source = self._home / source
+        if not source.exists() and not source.is_symlink():
             raise BuildError(f"copy: host path {source} does not exist")
         if mode is not None:
             _mode(mode, image_path_)
-        self.steps.append(f"copy {source} -> {image_path_}")
-        self._engine.copy(source, image_path_, mode)
+        who = check_owner(owner)
+        self.steps.append(f"copy {source} -> {image_path_}{_owned(who)}")
+        self._engine.copy(source, image_path_, mode, who)
 
-    def mkdir(self, path: str, mode: int = 0o755) -> None:
+    def mkdir(self, path: str, mode: int = 0o755, *, owner: object = None) -> None:
         image_path(path)
-        self.steps.append(f"mkdir {path} (mode {_mode(mode, path):o})")
-        self._engine.mkdir(path, mode)
+        who = check_owner(owner)
+        self.steps.append(f"mkdir {path} (mode {_mode(mode, path):o}{_owned(who)})")
+        self._engine.mkdir(path, mode, who)
 
     def symlink(self, target: str, link_path: str) -> None:
         image_path(link_path)
@@ -118,8 +155,7 @@ class Image:
         return self._engine.run(list(argv))
 
     def config(self, **fields: Any) -> None:
-        allowed = {"entrypoint", "cmd", "env", "workdir", "user", "ports", "labels", "volumes"}
-        unknown = sorted(set(fields) - allowed)
+        unknown = sorted(set(fields) - CONFIG_FIELDS)
         if unknown:
             raise BuildError(f"config: unknown field(s) {', '.join(unknown)}")
         self.config_value = self.config_value.merge(**fields)

@@ -18,14 +18,9 @@ import attrs
 
 from buildahpy.api.imports import RECIPE_MODULE_PREFIX, fresh_imports, own_file
 from buildahpy.api.options import Minimize
+from buildahpy.api.validate import tag_problem
 from buildahpy.errors import BuildahpyError, RecipeError
 
-# The reference grammar of containers/image (docker/distribution "reference"), lower-case name,
-# optional registry host[:port], optional tag; digests are not valid build targets.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
-_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/)"
-_TAG_RE = re.compile(rf"^{_HOST}?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?$")
 # A recipe's name goes into its working container's (buildahpy-<name, '_' -> '-'>-..., which
 # gc.NAME_RE must match), the lock file's (255 bytes) and the pending image's (255 characters).
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]{0,199}")
@@ -36,8 +31,9 @@ CHECKS = ("user", "workdir", "entrypoint", "libraries", "os-release")
 
 def normalise_tag(tag: object) -> str:
     """Check an image reference and add ':latest' when it has no tag."""
-    if not isinstance(tag, str) or not _TAG_RE.match(tag) or len(tag) > 255:
-        raise RecipeError(f"invalid image tag {tag!r}: expected e.g. 'localhost/nginx:latest'")
+    problem = tag_problem(tag)
+    if problem is not None or not isinstance(tag, str):
+        raise RecipeError(f"invalid image tag {tag!r}: {problem}")
     last = tag.rsplit("/", 1)[-1]
     return tag if ":" in last else f"{tag}:latest"
 
@@ -89,8 +85,13 @@ def recipe(
     release_package: bool = True,
     sbom_in_image: bool = False,
     version: str | None = None,
+    name: str | None = None,
 ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
     """Register the decorated function as a recipe building the image ``tag``.
+
+    ``name``: the recipe's name (default: the function's), so that one function can make
+    several recipes (``recipe("localhost/app:debug", name="app_debug")(build_app)``); the
+    recipe's place is the line of this call in the recipe file.
 
     ``base`` is another recipe function, or an image reference, to build on instead of scratch.
     ``checks`` maps a check of CHECKS to the reason the recipe skips it.
@@ -110,19 +111,24 @@ def recipe(
     except ValueError as exc:
         raise RecipeError(str(exc)) from None
 
+    file, line = call_site()
+
     def register(func: Callable[[Any], None]) -> Callable[[Any], None]:
-        if not _NAME_RE.fullmatch(func.__name__):
+        if not callable(func):
+            raise RecipeError(f"recipe({tag!r}) decorates a function, not {func!r}")
+        own = name if name is not None else getattr(func, "__name__", None)
+        if not isinstance(own, str) or not _NAME_RE.fullmatch(own):
             raise RecipeError(
-                f"recipe name {func.__name__!r} cannot name a working container: use ASCII "
+                f"recipe name {own!r} cannot name a working container: use ASCII "
                 "letters, digits and '_' (not first), at most 200 characters"
+                + ("" if name is not None else "; or give one with recipe(..., name=...)")
             )
-        code = func.__code__
         entry = Recipe(
-            name=func.__name__,
+            name=own,
             tag=normalised,
             func=func,
-            file=Path(code.co_filename),
-            line=code.co_firstlineno,
+            file=file,
+            line=line,
             distro=distro,
             releasever=None if releasever is None else str(releasever),
             weak_deps=bool(weak_deps),
@@ -143,6 +149,19 @@ def recipe(
 
 
 _RECIPE_ATTR = "__buildahpy_recipe__"
+_loading: Path | None = None  # the recipe file being loaded
+
+
+def call_site() -> tuple[Path, int]:
+    """Where ``recipe(...)`` was called: the innermost line of the recipe file being loaded
+    (a helper module's function that registers recipes counts as the line calling it), else
+    the caller's own line."""
+    caller = sys._getframe(2)  # 0: call_site, 1: recipe
+    frames = [(Path(f.f_code.co_filename), line) for f, line in traceback.walk_stack(caller)]
+    for path, line in frames if _loading is not None else ():
+        if path == _loading:
+            return path, line
+    return frames[0]
 
 
 def skipped_checks(checks: object) -> tuple[tuple[str, str], ...]:
@@ -229,7 +248,7 @@ def failure_in(exc: BaseException, file: Path) -> str:
 
 def load_file(path: Path) -> list[Recipe]:
     """Import one recipe file and return the recipes it registers, in definition order."""
-    global _collected
+    global _collected, _loading
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file does not exist")
     resolved = path.resolve()
@@ -239,7 +258,7 @@ def load_file(path: Path) -> list[Recipe]:
         raise RecipeError(f"{path}: cannot be imported as a Python file")
     module = importlib.util.module_from_spec(spec)
     found: list[Recipe] = []
-    _collected = found
+    _collected, _loading = found, resolved
     sys.modules[module_name] = module
     try:
         with fresh_imports() as imported:
@@ -247,7 +266,7 @@ def load_file(path: Path) -> list[Recipe]:
     except Exception as exc:
         raise RecipeError(failure_in(exc, resolved)) from None
     finally:
-        _collected = None
+        _collected, _loading = None, None
     if not found:
         raise RecipeError(f"{path}: defines no recipes (decorate a function with @recipe(tag))")
     return [attrs.evolve(entry, imports=tuple(imported)) for entry in found]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import stat
 
 from buildahpy.errors import BuildError
-from buildahpy.host.rootfs import RootFS
+from buildahpy.host.rootfs import Ids, RootFS
 
 
 def _entries(text: str) -> list[list[str]]:
@@ -132,3 +132,35 @@ def adopt_rpmnew(root: RootFS) -> list[str]:
         root.remove(f"{path}.rpmnew")
         merged.append(path)
     return merged
+
+
+def owner_ids(passwd: str, group: str, owner: tuple[str | int, str | int | None]) -> Ids:
+    """The ids ``owner=`` names, from the image's /etc/passwd and /etc/group texts: a user
+    name gives its uid and (without a group) its primary group; a bare uid its passwd entry's
+    group if it has one, else the same number; a group name its gid."""
+    user, grp = owner
+    users = {f[0]: f for f in _entries(passwd) if len(f) > 3}
+    if isinstance(user, str):
+        if user not in users or not users[user][2].isdigit() or not users[user][3].isdigit():
+            raise BuildError(f"owner {_text(owner)}: no user '{user}' in the image's /etc/passwd")
+        uid, primary = int(users[user][2]), int(users[user][3])
+    else:
+        by_id = [f for f in users.values() if f[2] == str(user) and f[3].isdigit()]
+        uid, primary = user, int(by_id[0][3]) if by_id else user
+    if grp is None:
+        return uid, primary
+    if isinstance(grp, int):
+        return uid, grp
+    groups = {f[0]: f for f in _entries(group) if len(f) > 2}
+    if grp not in groups or not groups[grp][2].isdigit():
+        raise BuildError(f"owner {_text(owner)}: no group '{grp}' in the image's /etc/group")
+    return uid, int(groups[grp][2])
+
+
+def _text(owner: tuple[str | int, str | int | None]) -> str:
+    return repr(f"{owner[0]}" if owner[1] is None else f"{owner[0]}:{owner[1]}")
+
+
+def resolve_owner(root: RootFS, owner: tuple[str | int, str | int | None]) -> Ids:
+    """``owner_ids`` against the image's account files as they are now."""
+    return owner_ids(root.read_text("/etc/passwd"), root.read_text("/etc/group"), owner)

@@ -64,9 +64,11 @@ def runtime(config: ImageConfig, base: Mapping[str, object] | None = None) -> Ru
         return tuple(str(item) for item in value) if isinstance(value, list) else ()
 
     env = dict(item.split("=", 1) for item in listed("Env") if "=" in item) | dict(config.env)
+    env = {key: value for key, value in env.items() if key not in config.env_removed}
     return Runtime(
-        entrypoint=config.entrypoint or listed("Entrypoint"),
-        cmd=config.cmd or listed("Cmd"),
+        # an empty list is the recipe clearing the base's
+        entrypoint=listed("Entrypoint") if config.entrypoint is None else config.entrypoint,
+        cmd=listed("Cmd") if config.cmd is None else config.cmd,
         env=tuple(sorted(env.items())),
         user=config.user or str(base.get("User") or ""),
         workdir=config.workdir or str(base.get("WorkingDir") or ""),

@@ -54,7 +54,9 @@ def print_plan(plan: Plan, image: Image, out: TextIO) -> None:
         commands.append(dnf.remove_argv(plan, root, image.removed))
     commands += [
         buildah.config_argv(name, config),
-        buildah.commit_argv(name, "<iidfile>", f"localhost/{name}:pending"),
+        buildah.commit_argv(
+            name, "<iidfile>", f"localhost/{name}:pending", docker=config.needs_docker_format
+        ),
         ["buildah", "tag", "<image-id>", plan.tag],
         ["buildah", "rmi", f"localhost/{name}:pending"],
         ["buildah", "umount", name],

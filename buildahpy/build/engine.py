@@ -14,12 +14,13 @@ from pathlib import Path, PurePosixPath
 
 from buildahpy.api.image import DryEngine
 from buildahpy.api.recipe import note_site
-from buildahpy.build import accounts, locked, scrub, sysusers
+from buildahpy.api.validate import Owner
+from buildahpy.build import accounts, locked, scrub, suggest, sysusers
 from buildahpy.build import packages as packages_mod
 from buildahpy.build.context import Context
-from buildahpy.errors import BuildError
+from buildahpy.errors import BuildError, CommandError
 from buildahpy.host import buildah, dnf, rpmdb
-from buildahpy.host.rootfs import RootFS
+from buildahpy.host.rootfs import Ids, RootFS
 from buildahpy.log import get_logger, step
 from buildahpy.plan.plan import Plan
 
@@ -75,27 +76,54 @@ class LiveEngine(DryEngine):
             if depth == len(parts) or (st is not None and stat.S_ISLNK(st.st_mode)):
                 self.ctx.touched.update({prefix, root.real_path(prefix)})
 
-    def write(self, path: str, data: bytes, mode: int) -> None:
+    def _ids(self, what: str, path: str, owner: Owner | None) -> Ids | None:
+        """``owner=`` as ids, read from the image's account files now (after the packages the
+        recipe installed so far, which may have made the user)."""
+        self.flush()
+        if owner is None:
+            return None
+        try:
+            return accounts.resolve_owner(self.ctx.rootfs, owner)
+        except BuildError as exc:
+            raise BuildError(
+                f"{what} {path}: {exc} (install the package that makes it, or call add_user, "
+                "before this call)"
+            ) from None
+
+    def write(self, path: str, data: bytes, mode: int, owner: Owner | None = None) -> None:
+        ids = self._ids("cannot write", path, owner)
         self._edit(
-            "cannot write", path, lambda: self.ctx.rootfs.write_bytes(path, data, mode), [path]
+            "cannot write",
+            path,
+            lambda: self.ctx.rootfs.write_bytes(path, data, mode, owner=ids),
+            [path],
         )
 
-    def copy(self, source: Path, dest: str, mode: int | None) -> None:
+    def copy(self, source: Path, dest: str, mode: int | None, owner: Owner | None = None) -> None:
+        ids = self._ids("cannot copy to", dest, owner)
+        target = self.ctx.rootfs.copy_target(source, dest)
         self._edit(
             "cannot copy to",
             dest,
-            lambda: self.ctx.rootfs.copy_in(source, dest, mode),
-            copied_paths(source, dest),
+            lambda: self.ctx.rootfs.copy_in(source, dest, mode, ids),
+            copied_paths(source, target),
         )
 
-    def mkdir(self, path: str, mode: int) -> None:
+    def mkdir(self, path: str, mode: int, owner: Owner | None = None) -> None:
+        ids = self._ids("cannot create directory", path, owner)
         self._edit(
-            "cannot create directory", path, lambda: self.ctx.rootfs.mkdir(path, mode), [path]
+            "cannot create directory",
+            path,
+            lambda: self.ctx.rootfs.mkdir(path, mode, ids),
+            [path],
         )
 
     def symlink(self, target: str, link: str) -> None:
         self._edit(
-            "cannot create symlink", link, lambda: self.ctx.rootfs.symlink(target, link), [link]
+            "cannot create symlink",
+            link,
+            lambda: self.ctx.rootfs.symlink(target, link, parents=True),
+            [link],
         )
 
     def add_group(self, name: str, gid: int) -> None:
@@ -153,7 +181,10 @@ def install_packages(ctx: Context, packages: list[str]) -> None:
         has_db = ctx.rootfs.exists(ctx.plan.rpmdb_path)
         installed = packages_mod.installed_names(ctx.plan, root, ctx.env, has_db)
         named = ctx.image.specs
-        hidden = packages_mod.install(ctx.plan, root, ctx.env, packages, named, installed)
+        try:
+            hidden = packages_mod.install(ctx.plan, root, ctx.env, packages, named, installed)
+        except CommandError as error:
+            raise suggest.explained(error, ctx.plan, ctx.rootfs) from None
         ctx.hidden += [name for name in hidden if name not in ctx.hidden]
     ctx.requested += [spec for spec in dict.fromkeys(packages) if spec not in ctx.requested]
 

@@ -48,7 +48,7 @@ def recipe_specs(recipe: Recipe) -> list[str]:
     """The specs the recipe installs; a recipe that runs commands in its image is refused (a
     command can install, or decide what is installed, and a dry run cannot tell)."""
     watch = _Watch()
-    image = Image(watch)
+    image = Image(watch, recipe.file.parent)
     try:
         recipe.func(image)
     except Exception as exc:

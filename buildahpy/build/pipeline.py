@@ -156,7 +156,7 @@ def record_base(setup: Setup, root: RootFS) -> Context:
         get_logger().debug("base packages", count=len(names))
     ctx = Context(setup, root, names)
     ctx.engine = LiveEngine(ctx)
-    ctx.image = Image(ctx.engine)
+    ctx.image = Image(ctx.engine, setup.recipe.file.parent)
     return ctx
 
 
@@ -290,7 +290,11 @@ def commit_image(ctx: Context) -> None:
         ctx.stack.callback(release_pending, ctx, pending)
         assert ctx.timestamp is not None
         ctx.image_id = buildah.commit(
-            ctx.container, str(iidfile), pending, timestamp=ctx.timestamp.epoch
+            ctx.container,
+            str(iidfile),
+            pending,
+            timestamp=ctx.timestamp.epoch,
+            docker=ctx.image.config_value.needs_docker_format,
         )
 
 

@@ -25,11 +25,17 @@ from buildahpy import __version__
 from buildahpy.api.image import DryEngine, Image
 from buildahpy.api.imports import fresh_imports
 from buildahpy.api.recipe import Recipe
+from buildahpy.api.validate import Owner
 from buildahpy.errors import BuildahpyError
 from buildahpy.log import get_logger
 from buildahpy.plan import lockfile, timestamp
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.plan import Options, repos_of
+
+
+def _given(owner: Owner | None) -> list[object]:
+    """``owner=`` when given (a record without it stays as it was before owners existed)."""
+    return [] if owner is None else [list(owner)]
 
 
 class _Recorder(DryEngine):
@@ -46,15 +52,15 @@ class _Recorder(DryEngine):
     def remove(self, packages: list[str]) -> None:
         self.calls.append(["remove", *packages])
 
-    def write(self, path: str, data: bytes, mode: int) -> None:
-        self.calls.append(["write", path, hashlib.sha256(data).hexdigest(), mode])
+    def write(self, path: str, data: bytes, mode: int, owner: Owner | None = None) -> None:
+        self.calls.append(["write", path, hashlib.sha256(data).hexdigest(), mode, *_given(owner)])
 
-    def copy(self, source: Path, dest: str, mode: int | None) -> None:
-        self.copied.append(source)
-        self.calls.append(["copy", str(source), dest, mode])
+    def copy(self, source: Path, dest: str, mode: int | None, owner: Owner | None = None) -> None:
+        self.copied.append(source)  # already resolved against the recipe file's directory
+        self.calls.append(["copy", str(source), dest, mode, *_given(owner)])
 
-    def mkdir(self, path: str, mode: int) -> None:
-        self.calls.append(["mkdir", path, mode])
+    def mkdir(self, path: str, mode: int, owner: Owner | None = None) -> None:
+        self.calls.append(["mkdir", path, mode, *_given(owner)])
 
     def symlink(self, target: str, link: str) -> None:
         self.calls.append(["symlink", target, link])
@@ -97,7 +103,7 @@ class DryRun:
 def dry_run(recipe: Recipe) -> DryRun:
     """Run the recipe function against an engine that only records; its errors propagate."""
     recorder = _Recorder()
-    image = Image(recorder)
+    image = Image(recorder, recipe.file.parent)
     with fresh_imports() as imported:
         recipe.func(image)
     record = {"calls": recorder.calls, "steps": image.steps, "config": repr(image.config_value)}

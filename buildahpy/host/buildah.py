@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import resource
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from buildahpy.api.config import ImageConfig
+from buildahpy.api.config import Healthcheck, ImageConfig
 from buildahpy.errors import CommandError
 from buildahpy.host import features
 from buildahpy.host.tools import run
@@ -66,25 +67,53 @@ def config_argv(name: str, config: ImageConfig, created_by: str = "") -> list[st
     if config.cmd is not None:
         argv.append(f"--cmd={json.dumps(list(config.cmd))}")
     argv += [f"--env={key}={value}" for key, value in sorted(config.env)]
+    argv += [f"--env={key}-" for key in config.env_removed]  # buildah's word for unset
     if config.workdir is not None:
         argv.append(f"--workingdir={config.workdir}")
     if config.user is not None:
         argv.append(f"--user={config.user}")
     argv += [f"--port={port}" for port in sorted(config.ports)]
     argv += [f"--label={key}={value}" for key, value in sorted(config.labels)]
+    argv += [f"--label={key}-" for key in config.labels_removed]
     argv += [f"--volume={volume}" for volume in sorted(config.volumes)]
+    argv += [f"--annotation={key}={value}" for key, value in sorted(config.annotations)]
+    argv += [f"--annotation={key}-" for key in config.annotations_removed]
+    if config.stop_signal is not None:
+        argv.append(f"--stop-signal={config.stop_signal}")
+    if config.healthcheck is not None:
+        argv += healthcheck_argv(config.healthcheck)
     return [*argv, name]
 
 
+def healthcheck_argv(check: Healthcheck) -> list[str]:
+    # buildah splits the value shell-like into HEALTHCHECK's test ("CMD-SHELL a b" becomes three
+    # words), so only the exec form is given, quoted: ["CMD", argv...] comes out as written
+    argv = [f"--healthcheck={shlex.join(['CMD', *check.cmd]) if check.cmd else 'NONE'}"]
+    timings = {
+        "interval": check.interval,
+        "timeout": check.timeout,
+        "start-period": check.start_period,
+        "retries": None if check.retries is None else str(check.retries),
+    }
+    return argv + [f"--healthcheck-{key}={value}" for key, value in timings.items() if value]
+
+
 def commit_argv(
-    name: str, iidfile: str, pending: str | None = None, *, timestamp: int | None = None
+    name: str,
+    iidfile: str,
+    pending: str | None = None,
+    *,
+    timestamp: int | None = None,
+    docker: bool = False,
 ) -> list[str]:
     # Never the tag: it is added only once the image is complete, so a failed or interrupted
     # commit can never move it off the previous image. ``pending`` is a name only this build
     # uses, so whatever buildah stored before a signal stopped it can be found and removed.
     # ``--timestamp`` (buildah >= 1.16): the config's created, the history's and every file's
-    # time in the layer, instead of the clock.
-    argv = ["buildah", "commit", "--quiet", "--format=oci", f"--iidfile={iidfile}"]
+    # time in the layer, instead of the clock. ``docker``: the docker format, the only one
+    # that keeps a healthcheck (buildah 1.28 and 1.43 drop it from an OCI image, with a warning).
+    image_format = "docker" if docker else "oci"
+    argv = ["buildah", "commit", "--quiet", f"--format={image_format}", f"--iidfile={iidfile}"]
     argv += [f"--timestamp={timestamp}"] if timestamp is not None else []
     argv.append(name)
     return [*argv, pending] if pending else argv
@@ -128,13 +157,18 @@ def image_labels(image: str) -> dict[str, str]:
 
 
 def commit(
-    name: str, iidfile: str, pending: str | None = None, *, timestamp: int | None = None
+    name: str,
+    iidfile: str,
+    pending: str | None = None,
+    *,
+    timestamp: int | None = None,
+    docker: bool = False,
 ) -> str:
     # Shielded: buildah 1.28 stores the image and only then names it, and dies on SIGTERM or
     # SIGINT in between, leaving a nameless image nobody can tell apart. Let it finish; the
     # caller's undo then removes the image by its pending name.
     run(
-        commit_argv(name, iidfile, pending, timestamp=timestamp),
+        commit_argv(name, iidfile, pending, timestamp=timestamp, docker=docker),
         hint="buildah commit failed",
         shield=True,
     )

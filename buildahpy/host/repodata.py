@@ -1,6 +1,7 @@
 """What a repository publishes of each package (primary.xml: location, size, sha256), read with
 urllib and xml.etree from its baseurl (file://, http(s); a metalink's or mirrorlist's first
-mirror), and the fetching of package and key files. Starts no process.
+mirror), the package names in the metadata dnf left in a build's cache, and the fetching of
+package and key files. Starts no process.
 """
 
 from __future__ import annotations
@@ -8,11 +9,14 @@ from __future__ import annotations
 import gzip
 import lzma
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 
 import attrs
 
 from buildahpy.host import repomd
+from buildahpy.host.rootfs import RootFS
 from buildahpy.plan.repos import Repo
 
 _REPO = "{http://linux.duke.edu/metadata/repo}"
@@ -119,3 +123,35 @@ def fetch(url: str, repo: Repo) -> bytes:
 
 def fetch_to(url: str, repo: Repo, dest: Path) -> None:
     dest.write_bytes(fetch(url, repo))
+
+
+def primary_names(href: str, data: bytes) -> set[str]:
+    """The package names a (compressed) primary.xml lists."""
+    return {
+        element.text or ""
+        for element in ET.fromstring(_decompress(href, data)).iter(f"{_COMMON}name")
+    }
+
+
+def _is_primary(name: str) -> bool:
+    return "primary.xml" in name and name.rsplit(".", 1)[-1] in ("xml", "gz", "xz", "zst")
+
+
+def cached_names(host_dirs: Sequence[Path], root: RootFS, image_dirs: Sequence[str]) -> set[str]:
+    """Names in the primary metadata a dnf run left in its cache: ``host_dirs`` on the host (a
+    build's private cachedir), ``image_dirs`` inside the image (read confined); dnf4 and dnf5
+    both keep each repository's as ``<cache>/<repo>-<hash>/repodata/*primary.xml*``. Nothing
+    is fetched; unreadable metadata counts as none."""
+    names: set[str] = set()
+    for top in host_dirs:
+        for path in top.glob("*/repodata/*primary.xml*") if top.is_dir() else ():
+            with suppress(OSError, ValueError, ET.ParseError, EOFError):
+                if _is_primary(path.name) and not path.is_symlink():
+                    names |= primary_names(path.name, path.read_bytes())
+    for cache in image_dirs:
+        for repo in root.listdir(cache):
+            for name in filter(_is_primary, root.listdir(f"{cache}/{repo}/repodata")):
+                with suppress(OSError, ValueError, ET.ParseError, EOFError):
+                    data = root.read_bytes(f"{cache}/{repo}/repodata/{name}")
+                    names |= primary_names(name, data)
+    return names

@@ -19,6 +19,8 @@ from pathlib import Path, PurePosixPath
 from buildahpy.errors import BuildError
 from buildahpy.host.openat2 import openat2
 
+Ids = tuple[int, int]  # (uid, gid) as the image's files get them (the namespace's, rootless)
+
 
 class RootFS:
     """A mounted rootfs, held open by a directory fd; all edits go through it."""
@@ -186,12 +188,19 @@ class RootFS:
 
     # -- edits -------------------------------------------------------------------------------
     def write_bytes(
-        self, path: str | PurePosixPath, data: bytes, mode: int = 0o644, *, follow: bool = False
+        self,
+        path: str | PurePosixPath,
+        data: bytes,
+        mode: int = 0o644,
+        *,
+        follow: bool = False,
+        owner: Ids | None = None,
     ) -> None:
         """Write a file. A symlink at ``path`` is replaced, never written through, and so is a
         file with other hard links (their content stays); an ordinary file is rewritten in
         place (its owner kept). ``follow`` writes where a link at ``path`` leads instead (still
-        inside the rootfs), for a database kept behind a link such as /etc/passwd."""
+        inside the rootfs), for a database kept behind a link such as /etc/passwd. ``owner``:
+        the file's new ids, set on the written fd (before the mode: a chown clears setuid)."""
         if follow:
             fd = self.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         else:
@@ -207,6 +216,8 @@ class RootFS:
                 os.close(parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            if owner is not None:
+                os.fchown(handle.fileno(), *owner)
             os.fchmod(handle.fileno(), mode)
 
     @staticmethod
@@ -229,8 +240,10 @@ class RootFS:
             return str(PurePosixPath("/", str(path).lstrip("/")))
         return str(PurePosixPath("/", inside, name))
 
-    def mkdir(self, path: str | PurePosixPath, mode: int = 0o755) -> None:
-        """Create a directory and its missing parents (like ``mkdir -p``), then set its mode."""
+    def mkdir(self, path: str | PurePosixPath, mode: int = 0o755, owner: Ids | None = None) -> None:
+        """Create a directory and its missing parents (like ``mkdir -p``), then set its mode;
+        ``owner``: the directory's ids (not its parents'), never set through a link at
+        ``path``."""
         parts = PurePosixPath("/", str(path).lstrip("/")).parts[1:]
         for depth in range(1, len(parts) + 1):
             prefix = "/" + "/".join(parts[:depth])
@@ -243,14 +256,40 @@ class RootFS:
                 raise BuildError(f"cannot create directory {prefix} in the image: {exc}") from None
             finally:
                 os.close(parent)
-        fd = self.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        if owner is None:
+            fd = self.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        else:
+            parent, name = self._parent(path)
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+            finally:
+                os.close(parent)
         try:
+            if owner is not None:
+                os.fchown(fd, *owner)
             os.fchmod(fd, mode)
         finally:
             os.close(fd)
 
-    def symlink(self, target: str, link: str | PurePosixPath) -> None:
-        """Create or replace (like ``ln -sfn``) a symlink; an existing directory is an error."""
+    def make_parents(self, path: str | PurePosixPath) -> None:
+        """The missing directories above ``path`` (root's, 0755), as a Containerfile COPY."""
+        parent = PurePosixPath("/", str(path).lstrip("/")).parent
+        if not self.exists(parent):
+            self.mkdir(parent)
+
+    def lchown(self, path: str | PurePosixPath, owner: Ids) -> None:
+        """Set the ids of ``path`` itself (a symlink's own, never its target's)."""
+        parent, name = self._parent(path)
+        try:
+            os.chown(name, *owner, dir_fd=parent, follow_symlinks=False)
+        finally:
+            os.close(parent)
+
+    def symlink(self, target: str, link: str | PurePosixPath, *, parents: bool = False) -> None:
+        """Create or replace (like ``ln -sfn``) a symlink; an existing directory is an error.
+        ``parents``: make missing directories above it first."""
+        if parents:
+            self.make_parents(link)
         parent, name = self._parent(link)
         try:
             try:
@@ -290,21 +329,45 @@ class RootFS:
         finally:
             os.close(parent)
 
-    def copy_in(self, source: Path, dest: str, mode: int | None = None) -> None:
-        """Copy a host file or directory tree into the image; host symlinks are copied as links.
-        A symlink at ``dest`` (or below it) is replaced by what is copied, never followed."""
+    def copy_target(self, source: Path, dest: str) -> str:
+        """Where a copy of ``source`` goes: a file copied to an existing directory (or to a
+        path ending in '/') goes into it, as with COPY; a directory's contents go to ``dest``."""
+        try:
+            st = self.lstat(dest)
+        except OSError:  # a looping link on the way: the copy itself says so
+            st = None
+        into = dest.endswith("/") or (st is not None and stat.S_ISDIR(st.st_mode))
+        if into and not (source.is_dir() and not source.is_symlink()):
+            return str(PurePosixPath(dest) / source.name)
+        return str(PurePosixPath(dest))
+
+    def copy_in(
+        self, source: Path, dest: str, mode: int | None = None, owner: Ids | None = None
+    ) -> None:
+        """Copy a host file, or a directory's contents, to ``dest`` (see copy_target), making
+        missing parents; host symlinks are copied as links. A symlink at ``dest`` (or below
+        it) is replaced by what is copied, never followed. Modes are kept unless ``mode`` is
+        given (it applies to ``dest`` itself); ``owner`` applies to everything copied."""
+        target = self.copy_target(source, dest)
+        self.make_parents(target)
+        self._copy(source, target, mode, owner)
+
+    def _copy(self, source: Path, dest: str, mode: int | None, owner: Ids | None) -> None:
         if source.is_symlink():
             self.symlink(os.readlink(source), dest)
+            if owner is not None:
+                self.lchown(dest, owner)
         elif source.is_dir():
             st = self.lstat(dest)
             if st is not None and stat.S_ISLNK(st.st_mode):
                 self.remove(dest)  # a directory replaces the link; it is not copied through it
-            self.mkdir(dest, mode if mode is not None else stat.S_IMODE(source.stat().st_mode))
+            dir_mode = mode if mode is not None else stat.S_IMODE(source.stat().st_mode)
+            self.mkdir(dest, dir_mode, owner)
             for child in sorted(source.iterdir()):
-                self.copy_in(child, str(PurePosixPath(dest) / child.name))
+                self._copy(child, str(PurePosixPath(dest) / child.name), None, owner)
         elif source.is_file():
             file_mode = mode if mode is not None else stat.S_IMODE(source.stat().st_mode)
-            self.write_bytes(dest, source.read_bytes(), file_mode)
+            self.write_bytes(dest, source.read_bytes(), file_mode, owner=owner)
         else:
             raise BuildError(f"cannot copy {source}: not a regular file or directory")
 

@@ -24,6 +24,7 @@ _NO_MATCH = (
     re.compile(r"Unable to find a match: (.+)"),
     re.compile(r"No package (\S+) available"),
 )
+NOT_FOUND = "package not found in the enabled repositories: "
 _PROBLEM = re.compile(r"^\s*(?:Problem|- ).*?(nothing provides .+|conflicts with .+)$", re.M)
 _SCRIPTLET = re.compile(r"Error in (\S+) scriptlet in rpm package (\S+)")
 
@@ -128,7 +129,7 @@ class Dnf:
         text = f"{stdout}\n{stderr}"
         missing = sorted({m for rx in _NO_MATCH for m in rx.findall(text)})
         if missing:
-            return f"package not found in the enabled repositories: {', '.join(missing)}"
+            return NOT_FOUND + ", ".join(missing)
         if problem := _PROBLEM.search(text):
             return f"dependency problem: {problem.group(1).strip()}"
         if signature := self.explain_signature(text):
