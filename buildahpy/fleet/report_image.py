@@ -14,15 +14,28 @@ from buildahpy.fleet.report_svg import size_chart
 from buildahpy.plan.contents import FROM_BASE
 
 
+def base_of(image: Mapping[str, Any], fleet: Fleet) -> Mapping[str, Any] | None:
+    """The run's image that ``image`` is built on, if the run has it."""
+    base = image.get("base")
+    return next((other for other in fleet.images if base and other.get("tag") == base), None)
+
+
 def base_cell(image: Mapping[str, Any], fleet: Fleet) -> str:
     """The base's recipe as a link when the run has it, else its reference; '-' for scratch."""
-    base = image.get("base")
+    base, found = image.get("base"), base_of(image, fleet)
     if not base:
         return '<span class="muted">-</span>'
-    for other in fleet.images:
-        if other.get("tag") == base:
-            return link(str(other.get("recipe")))
-    return f"<code>{escape(str(base))}</code>"
+    return link(str(found.get("recipe"))) if found else f"<code>{escape(str(base))}</code>"
+
+
+def base_chains(image: Mapping[str, Any], fleet: Fleet) -> tuple[str, dict[str, Any]]:
+    """The base's recipe and, by package, why the base has it: a dependent's chain for a
+    package of its base goes on in the base."""
+    found = base_of(image, fleet)
+    if found is None:
+        return "", {}
+    contents = history.valid_contents(found.get("contents")) or []
+    return str(found.get("recipe")), {item["nevra"]: item["why"] for item in contents}
 
 
 def why_cell(steps: Sequence[Sequence[str]]) -> str:
@@ -75,25 +88,24 @@ def package_rows(image: Mapping[str, Any], fleet: Fleet) -> tuple[list[str], str
     else:
         items = sorted(contents, key=lambda item: (-item["size"], item["nevra"]))
         note = "" if source == history.FROM_BUILD else f"Carried from {source}: the same image."
-    base = str(image.get("base") or "")
+    base, in_base = base_chains(image, fleet)
     rows = []
     for item in items:
         nevra = item["nevra"]
         others = [name for name in fleet.holders.get(nevra, ()) if name != recipe]
-        steps = item["why"]
-        badge = ' <span class="badge">base</span>' if base and _from_base(steps) else ""
+        steps, badge, why = item["why"], "", why_cell(item["why"])
+        if steps and steps[0][1] == FROM_BASE:
+            badge = ' <span class="badge">base</span>'
+            if nevra in in_base:
+                why = f"in {link(base)}: {why_cell(in_base[nevra])}"
         rows.append(
             f'<tr data-nevra="{escape(nevra)}"><td><code>{escape(nevra)}</code>{badge}</td>'
             + size_cell(item["size"])
-            + f"<td>{why_cell(steps)}</td>"
+            + f"<td>{why}</td>"
             + num(len(others))
             + f"<td>{', '.join(link(name) for name in others) or '-'}</td></tr>"
         )
     return rows, note
-
-
-def _from_base(steps: Sequence[Sequence[str]]) -> bool:
-    return bool(steps) and steps[0][1] == FROM_BASE
 
 
 def image_body(image: Mapping[str, Any], fleet: Fleet) -> tuple[str, str]:

@@ -24,6 +24,11 @@ def _x(index: int, count: int) -> float:
     return LEFT + (inner / 2 if count == 1 else inner * index / (count - 1))
 
 
+def _when(point: Point) -> str:
+    """'2026-12-01 23:37' of '2026-12-01T23:37:06Z': runs of one day still tell apart."""
+    return point.created[:16].replace("T", " ")
+
+
 def size_chart(points: Sequence[Point], label: str) -> str:
     """The chart, or "" for no points. ``label`` names the image (the chart's accessible name)."""
     if not points:
@@ -52,8 +57,8 @@ def size_chart(points: Sequence[Point], label: str) -> str:
             if low != high
             else ""
         )
-        + f'<text x="{LEFT}" y="{HEIGHT - 6}">{escape(points[0].created[:10])}</text>'
+        + f'<text x="{LEFT}" y="{HEIGHT - 6}">{escape(_when(points[0]))}</text>'
         f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 6}" text-anchor="end">'
-        f"{escape(points[-1].created[:10])}</text>"
+        f"{escape(_when(points[-1]))}</text>"
         f'<polyline class="line" points="{path}"/>{dots}</svg>'
     )
