@@ -9,7 +9,7 @@ from html import escape
 from buildahpy.build.sizes import human_size
 from buildahpy.fleet.history import Point
 
-WIDTH, HEIGHT = 420, 120
+WIDTH, HEIGHT = 360, 120
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 24
 
 
