@@ -8,13 +8,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from htmltables import Page
 
 from buildahpy.__main__ import main
+from buildahpy.api.recipe import load_files
+from buildahpy.build.context import BuildResult
 from buildahpy.build.sizes import human_size
-from buildahpy.fleet import history, report_html
+from buildahpy.fleet import driver, graph, history, report_html, summary
+from buildahpy.fleet.fleet import BUILT, UP_TO_DATE, Entry
 from buildahpy.fleet.history import Earlier
+from buildahpy.fleet.jobs import index_images
 from buildahpy.plan import contents
 from buildahpy.plan.packages import Package
 
@@ -296,3 +301,54 @@ def test_report_options_are_checked_before_anything_runs(
     given = [arg.format(tmp=tmp_path) for arg in args]
     assert main([*given, str(tmp_path / "missing-recipes.py")]) == 2
     assert message.format(tmp=tmp_path) in capsys.readouterr().err
+
+
+TWO = """
+from buildahpy import recipe
+
+@recipe("localhost/a")
+def a(image):
+    image.install("a")
+
+@recipe("localhost/b")
+def b(image):
+    image.install("b")
+"""
+
+
+def test_a_run_writes_both_reports_and_carries_what_it_did_not_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "two.py"
+    path.write_text(TWO)
+    recipes = load_files([path])
+    node_a, node_b = graph.closure(recipes, recipes)
+    content = contents.Content("a-1-1.x86_64", 10, (("a", "requested"),))
+    result = BuildResult("a", "localhost/a:latest", "id-a", 100, ("a-1-1.x86_64",), 1.0, None)
+    built = Entry(
+        node_a, status=BUILT, image_id="id-a", result=attrs.evolve(result, contents=(content,))
+    )
+    kept = Entry(node_b, status=UP_TO_DATE, image_id="id-b")
+    labels = {"io.buildahpy.packages": "b-1-1.x86_64"}
+    raw = [{"Id": "id-b", "Size": 50, "RepoTags": ["localhost/b:latest"], "Labels": labels}]
+    images = index_images(raw)
+    table = summary.rows([built, kept], images)
+    data = summary.report(table, summary.fleet_shares(table, images), 1.0)
+    previous = tmp_path / "fleet.json"
+    carried = [item("b-1-1.x86_64", 40, ["b", "requested"])]
+    old_b = {"recipe": "b", "image_id": "id-b", "size": 50, "contents": carried}
+    previous.write_text(json.dumps({"images": [old_b], "created": "2026-01-01T00:00:00Z"}))
+    driver.write_reports(data, previous, tmp_path / "html", None)
+    written = {i["recipe"]: i for i in json.loads(previous.read_text())["images"]}
+    assert written["a"]["contents"] == [content.as_json()]
+    assert written["a"]["contents_from"] == "build"
+    assert written["b"]["contents"] == carried
+    assert written["b"]["contents_from"] == "report fleet.json"
+    assert json.loads(previous.read_text())["created"] > "2026-01-01T00:00:00Z"
+    index = tmp_path / "html" / "index.html"
+    assert capsys.readouterr().out == f"fleet report: {index}\n"
+    page = Page((tmp_path / "html" / "image-b.html").read_text())
+    (row,) = page.rows("packages")
+    assert row.cells[page.column("packages", "Size")].attributes["data-value"] == "40"
+    # the chart: the earlier run and this one
+    assert [a["data-size"] for t, a in page.tags if t == "circle"] == ["50", "50"]
