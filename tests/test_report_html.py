@@ -279,10 +279,13 @@ def test_size_history_is_one_point_per_run_charted_on_every_page() -> None:
 
 
 def test_pages_are_written_whole_into_the_directory(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "image-gone.html").write_text("an image of an earlier run")
+    (tmp_path / "out" / "notes.txt").write_text("the user's")
     index = report_html.write(tmp_path / "out", report_html.pages(report()))
     assert index == tmp_path / "out" / "index.html"
     assert sorted(p.name for p in index.parent.iterdir()) == [
-        "image-app.html", "image-base.html", "image-broken.html", "index.html",
+        "image-app.html", "image-base.html", "image-broken.html", "index.html", "notes.txt",
     ]  # fmt: skip
 
 

@@ -67,7 +67,8 @@ def fleet_of(data: Mapping[str, Any], earlier: Sequence[Earlier]) -> Fleet:
         for nevra in image.get("packages") or []:
             holders.setdefault(str(nevra), []).append(str(image.get("recipe")))
         for item in history.valid_contents(image.get("contents")) or []:
-            sizes[item["nevra"]] = item["size"]
+            # one build of a package, but docs=True installs more of its files: the most
+            sizes[item["nevra"]] = max(item["size"], sizes.get(item["nevra"], 0))
     created = str(data.get("created", ""))
     runs = [*((e.created, e.data) for e in earlier), (created, data)]
     return Fleet(

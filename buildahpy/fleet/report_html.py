@@ -143,10 +143,14 @@ def pages(data: Mapping[str, Any], earlier: Sequence[Earlier] = ()) -> dict[str,
 
 
 def write(directory: Path, written: Mapping[str, str]) -> Path:
-    """Each page whole or not at all (a reader never sees half a page); returns the index."""
+    """Each page whole or not at all (a reader never sees half a page), and no page left of an
+    image an earlier run had and this one has not; returns the index."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in written.items():
         partial = directory / f".{name}.partial"
         partial.write_text(text, encoding="utf-8")
         partial.replace(directory / name)
+    for stale in directory.glob("image-*.html"):
+        if stale.name not in written:
+            stale.unlink()
     return directory / INDEX
