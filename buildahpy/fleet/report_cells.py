@@ -28,9 +28,6 @@ class Fleet:
     created: str
     has_history: bool
 
-    def ok(self) -> list[Mapping[str, Any]]:
-        return [i for i in self.images if i.get("size") is not None]
-
     def by_recipe(self) -> dict[str, Mapping[str, Any]]:
         return {str(i.get("recipe")): i for i in self.images}
 
