@@ -39,6 +39,10 @@ def report_busybox(image):
 """
 
 
+# name-version-release.arch, as the report and the packages label name a package
+NVRA = "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}"
+
+
 def images_of(path: Path) -> dict[str, dict[str, Any]]:
     return {image["recipe"]: image for image in json.loads(path.read_text())["images"]}
 
@@ -74,14 +78,12 @@ def test_the_report_says_what_each_image_holds_and_why(builder: Builder) -> None
     base, busybox = first["report_base"], first["report_busybox"]
     assert base["contents_from"] == "build" and busybox["contents_from"] == "build"
     with builder.mounted("localhost/report-base:latest") as root:
-        nevras = rpm_query(builder, root, "-a", "--qf", "%{NEVRA}\\n")
+        nevras = rpm_query(builder, root, "-a", "--qf", f"{NVRA}\\n")
         bash_requires = rpm_query(builder, root, "--requires", "bash")
         ncurses_provides = rpm_query(builder, root, "--provides", "ncurses-libs")
-        headers = dict(
-            line.split(" ")
-            for line in rpm_query(builder, root, "-a", "--qf", "%{NEVRA} %{SIZE}\\n")
-        )
-    # rpm's NEVRA leaves out a zero epoch as the report's names do
+        # rpm 6's v6 headers have no SIZE: LONGSIZE, which rpm 4 derives from it
+        query = rpm_query(builder, root, "-a", "--qf", f"{NVRA} %{{LONGSIZE}}\\n")
+        headers = dict(line.split(" ") for line in query)
     assert sorted(c["nevra"] for c in base["contents"]) == sorted(nevras) == base["packages"]
     by_name = {c["nevra"].rsplit("-", 2)[0]: c for c in base["contents"]}
     (root_step, (name, capability)) = by_name["ncurses-libs"]["why"]
