@@ -165,6 +165,18 @@ def add_fleet_args(parser: argparse.ArgumentParser) -> None:
         "--report", type=Path, metavar="FILE", help="write the run's results as JSON to FILE"
     )
     parser.add_argument(
+        "--report-html",
+        type=Path,
+        metavar="DIR",
+        help="write the fleet report as static HTML pages into DIR (DIR/index.html)",
+    )
+    parser.add_argument(
+        "--history",
+        type=Path,
+        metavar="DIR",
+        help="earlier --report files (DIR/*.json): size history, contents of unchanged images",
+    )
+    parser.add_argument(
         "--cache-dir",
         type=Path,
         metavar="DIR",
@@ -199,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be 1 or more")
+    check_report_dirs(args)
     loaded = load_files(args.files)
     wanted = select(loaded, args.only)
     if args.shard:
@@ -258,7 +271,26 @@ def run(args: argparse.Namespace) -> int:
         tls_verify=None if args.tls_verify is None else args.tls_verify == "true",
         creds=args.creds,
     )
-    return driver.run(nodes, options, host, flavour, settings, args.report, send)
+    return driver.run(
+        nodes,
+        options,
+        host,
+        flavour,
+        settings,
+        args.report,
+        send,
+        html_dir=args.report_html,
+        history_dir=args.history,
+    )
+
+
+def check_report_dirs(args: argparse.Namespace) -> None:
+    if args.report_html is not None and args.check_reproducible:
+        raise UsageError("--report-html does not go with --check-reproducible")
+    if args.report_html is not None and args.report_html.exists() and not args.report_html.is_dir():
+        raise UsageError(f"--report-html {args.report_html}: not a directory")
+    if args.history is not None and not args.history.is_dir():
+        raise UsageError(f"--history {args.history}: no such directory")
 
 
 def dry_run(entry: Recipe, options: Options, host: HostRelease, flavour: str) -> None:

@@ -19,6 +19,7 @@ from buildahpy.api.recipe import Recipe
 from buildahpy.build import sizes
 from buildahpy.host import cache
 from buildahpy.host.rootfs import RootFS
+from buildahpy.plan.contents import Content
 from buildahpy.plan.packages import Package
 from buildahpy.plan.plan import Options, Plan
 from buildahpy.plan.timestamp import Timestamp
@@ -36,6 +37,7 @@ class BuildResult:
     packages: tuple[str, ...]
     seconds: float
     report: sizes.SizeReport | None = None
+    contents: tuple[Content, ...] = ()  # every package with its bytes and why it is there
 
 
 @attrs.frozen
@@ -83,6 +85,7 @@ class Context:
     rpmdb: dict[str, Package] = attrs.Factory(dict)  # the finished image's packages, by name
     packages: tuple[str, ...] = ()  # their name-version-release.arch, sorted
     report: sizes.SizeReport | None = None
+    contents: tuple[Content, ...] = ()  # plan/contents.py: the packages, their bytes and chains
     image_id: str = ""
     tagged: bool = False
     release_added: str = ""  # the release package the build added (release.py), if any

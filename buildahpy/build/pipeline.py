@@ -31,9 +31,10 @@ from buildahpy.host import buildah, cache, dnf, rpmdb
 from buildahpy.host import workdir as workdir_mod
 from buildahpy.host.rootfs import RootFS
 from buildahpy.log import get_logger, step
-from buildahpy.plan import minimize, timestamp
+from buildahpy.plan import contents, minimize, timestamp
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.labels import LABEL_CREATED, LABEL_INPUTS, LABEL_PACKAGES
+from buildahpy.plan.packages import RELEASE_FILES
 from buildahpy.plan.plan import Options, make_plan
 from buildahpy.privilege import gc
 from buildahpy.unwind import UnwindStack
@@ -66,6 +67,7 @@ def build(
         finish_rpmdb(ctx)
         scrub_leftovers(ctx)
         measure_sizes(ctx)
+        record_contents(ctx)
         check_requested(ctx)
         check_image(ctx)
         write_sbom_in_image(ctx)
@@ -85,6 +87,7 @@ def build(
         ctx.packages,
         round(time.monotonic() - started, 1),
         ctx.report,
+        ctx.contents,
     )
 
 
@@ -242,6 +245,18 @@ def measure_sizes(ctx: Context) -> None:
         with step("explain"):
             report = explain(ctx, report)
     ctx.report = report
+
+
+def record_contents(ctx: Context) -> None:
+    """Every package with its bytes and the chain that brought it in, from the roots pruning
+    keeps (plan/contents.py): what the fleet's reports show for this image."""
+    roots = contents.roots_with_reasons(
+        minimize.resolve_roots(ctx.rpmdb, ctx.satisfied),
+        ctx.base_packages,
+        packages_mod.owners(ctx.rpmdb, ctx.touched),
+        packages_mod.owners(ctx.rpmdb, RELEASE_FILES),
+    )
+    ctx.contents = contents.contents(ctx.rpmdb, roots, weak=ctx.plan.weak_deps)
 
 
 def explain(ctx: Context, report: sizes.SizeReport) -> sizes.SizeReport:

@@ -11,8 +11,9 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
-from buildahpy.fleet import publish, summary
+from buildahpy.fleet import history, publish, report_html, summary
 from buildahpy.fleet.fleet import (
     BUILT,
     UP_TO_DATE,
@@ -38,6 +39,8 @@ def run(
     settings: Settings,
     report_path: Path | None = None,
     send: Publish = NOTHING,
+    html_dir: Path | None = None,
+    history_dir: Path | None = None,
 ) -> int:
     started = time.monotonic()
     references = [node.recipe.tag for node in nodes]
@@ -60,16 +63,35 @@ def run(
     wall = time.monotonic() - started
     built = [entry.node.recipe.tag for entry in entries if entry.status == BUILT]
     # a built image's digest only matters to the report; the table has what the build measured
-    images = {**existing, **(index_images(buildah.inspect_images(built)) if report_path else {})}
+    images = {
+        **existing,
+        **(index_images(buildah.inspect_images(built)) if report_path or html_dir else {}),
+    }
     table = summary.rows(entries, images)
     summary.print_table(table, wall, sys.stdout)
     shares = summary.fleet_shares(table, images)
     if len(shares) > 1:
         summary.print_fleet(shares, table, sys.stdout)
     publish.print_sent(sent, sys.stdout, sys.stderr)
-    if report_path is not None:
+    if report_path is not None or html_dir is not None:
         data = summary.report(table, shares, wall)
         publish.annotate(data, sent)
-        summary.write_report(report_path, data)
+        write_reports(data, report_path, html_dir, history_dir)
     built_ok = all(entry.status in (BUILT, UP_TO_DATE) for entry in entries)
     return 0 if built_ok and not any(item.error for item in sent) else 1
+
+
+def write_reports(
+    data: dict[str, Any], report_path: Path | None, html_dir: Path | None, history_dir: Path | None
+) -> None:
+    """The JSON report and the HTML pages of one run. The images not rebuilt get their contents
+    from the earlier reports (history.py): those of ``history_dir`` and the report file this
+    one replaces."""
+    history.stamp(data)
+    earlier = history.load(history_dir, report_path)
+    history.carry_contents(data, earlier)
+    if report_path is not None:
+        summary.write_report(report_path, data)
+    if html_dir is not None:
+        index = report_html.write(html_dir, report_html.pages(data, earlier))
+        sys.stdout.write(f"fleet report: {index.resolve()}\n")

@@ -179,6 +179,9 @@ def report(table: Sequence[Row], shares: Sequence[Share], wall_seconds: float) -
                 "own_packages": list(share.own) if share else [],
                 "unique_packages": list(share.unique) if share else [],
                 "own_bytes": share.own_bytes if share else None,
+                # up-to-date images: filled from earlier reports (history.carry_contents)
+                "contents": [c.as_json() for c in entry.result.contents] if entry.result else [],
+                "contents_from": "build" if entry.result else None,
             }
         )
     ok = [row for row in table if row.ok]
