@@ -33,7 +33,13 @@ from buildahpy.host.rootfs import RootFS
 from buildahpy.log import get_logger, step
 from buildahpy.plan import minimize, timestamp
 from buildahpy.plan.distro import HostRelease
-from buildahpy.plan.labels import LABEL_CREATED, LABEL_INPUTS, LABEL_PACKAGES
+from buildahpy.plan.labels import (
+    LABEL_BASE_PACKAGES,
+    LABEL_CREATED,
+    LABEL_INPUTS,
+    LABEL_PACKAGES,
+    LABEL_REQUESTED,
+)
 from buildahpy.plan.plan import Options, make_plan
 from buildahpy.privilege import gc
 from buildahpy.unwind import UnwindStack
@@ -274,6 +280,8 @@ def configure_image(ctx: Context) -> None:
     # Always set, so an image never carries its base's values: what a fleet run compares.
     assert ctx.timestamp is not None
     labels = {LABEL_INPUTS: ctx.extras.inputs, LABEL_PACKAGES: " ".join(ctx.packages)}
+    labels[LABEL_REQUESTED] = " ".join(minimize.resolve_roots(ctx.rpmdb, ctx.satisfied))
+    labels[LABEL_BASE_PACKAGES] = " ".join(n for n in ctx.base_packages if n in ctx.rpmdb)
     labels |= provenance.oci_labels(ctx, dict(ctx.image.config_value.labels))
     labels[LABEL_CREATED] = ctx.timestamp.rfc3339
     config = ctx.image.config_value.merge(labels=labels)

@@ -1,0 +1,134 @@
+"""Real builds: ``buildahpy diff`` between two builds of a recipe whose package set changed,
+and ``buildahpy why`` on a built image (and on one that does not record its request)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, Builder, fixture_nevra
+
+pytestmark = pytest.mark.integration
+
+TAG = "localhost/changing:latest"
+
+
+def command(builder: Builder, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "buildahpy", *args]
+    return subprocess.run(argv, env=builder.env, cwd=ROOT, capture_output=True, text=True)
+
+
+def changing(builder: Builder, packages: list[str], env: str, extra: str = "") -> Path:
+    """The same recipe file, rewritten: what it installs and its config change."""
+    return builder.recipe(
+        "changing.py",
+        "from buildahpy import recipe\n\n"
+        f"@recipe({TAG!r}{extra})\n"
+        "def changing(image):\n"
+        f"    image.install(*{packages!r})\n"
+        f"    image.config(entrypoint=['/bin/bash'], env={{'STAGE': {env!r}}}, "
+        f"labels={{'stage': {env!r}}})\n",
+    )
+
+
+def disk_usage(root: Path) -> int:
+    seen, total = set(), 0
+    for where, _dirs, files in os.walk(root):
+        for name in files:
+            st = os.lstat(os.path.join(where, name))
+            if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
+
+
+SMALL = ["glibc-minimal-langpack", "bash"]
+
+
+def test_diff_between_two_builds_names_what_changed(builder: Builder) -> None:
+    first = builder.cli(changing(builder, SMALL, "one"))
+    assert first.returncode == 0, first.stderr
+    old_id = builder.image_id(TAG)
+    second = builder.cli(changing(builder, [*SMALL, "busybox"], "two"))
+    assert second.returncode == 0, second.stderr
+    assert old_id and builder.image_id(TAG) != old_id
+
+    result = command(builder, "diff", old_id, TAG, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    busybox = fixture_nevra(builder.repo_file, "busybox")
+    changes = {c["name"]: c for c in found["packages"]}
+    assert changes["busybox"]["kind"] == "added"
+    assert changes["busybox"]["new"] == busybox
+    assert all(c["kind"] != "removed" for c in found["packages"])
+    with builder.mounted(old_id) as root:
+        old_size, old_packages = disk_usage(root), builder.packages(root)
+    with builder.mounted(TAG) as root:
+        new_size, new_packages = disk_usage(root), builder.packages(root)
+        busybox_bytes = os.lstat(root / "usr/sbin/busybox").st_size
+    assert sorted(set(new_packages) - set(old_packages)) == [
+        n for n, c in changes.items() if c["kind"] == "added"
+    ]
+    assert found["size_delta"] == new_size - old_size
+    assert changes["busybox"]["delta"] >= busybox_bytes > 0
+    config = {c["key"]: (c["old"], c["new"]) for c in found["config"]}
+    assert config["env STAGE"] == ("one", "two")
+    labels = {c["key"]: (c["old"], c["new"]) for c in found["labels"]}
+    assert labels["stage"] == ("one", "two")
+    assert "files" not in found
+
+    text = command(builder, "diff", old_id, TAG, "--files")
+    assert text.returncode == 0, text.stderr
+    assert f"  added      {busybox}  +" in text.stdout
+    assert "  env STAGE: one -> two" in text.stdout
+    added = [line for line in text.stdout.splitlines() if line.startswith("  added    /")]
+    assert any(line.split()[1] == "/usr/sbin/busybox" for line in added), text.stdout
+
+
+def explained(stderr: str) -> dict[str, str]:
+    prefix = "  why "
+    lines = [line[len(prefix) :] for line in stderr.splitlines() if line.startswith(prefix)]
+    return dict(line.split(": ", 1) for line in lines)
+
+
+def test_why_gives_the_chain_explain_gave(builder: Builder) -> None:
+    built = builder.cli(ROOT / "recipes" / "nginx.py", "--explain")
+    assert built.returncode == 0, built.stderr
+    chains = explained(built.stderr)
+    assert "nginx-filesystem" in chains
+    for name, chain in chains.items():
+        result = command(builder, "why", "localhost/nginx:latest", name)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[0] == f"why {name}: {chain}"
+    unknown = command(builder, "why", "localhost/nginx:latest", "ngnix")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip().splitlines() == [
+        "buildahpy: localhost/nginx:latest: package 'ngnix' is not installed in the image"
+    ]
+
+
+def test_why_on_an_image_that_does_not_record_its_request(builder: Builder) -> None:
+    built = builder.cli(ROOT / "recipes" / "nginx.py")
+    assert built.returncode == 0, built.stderr
+    # a copy without buildahpy's record of the request, as any other builder's image is
+    name = builder.tool("buildah", "from", "--pull=never", "localhost/nginx:latest").strip()
+    try:
+        builder.tool("buildah", "config", "--label", "io.buildahpy.requested-", name)
+        builder.tool("buildah", "commit", "--quiet", name, "localhost/foreign:latest")
+    finally:
+        builder.tool("buildah", "rm", name)
+    labels = builder.inspect("localhost/foreign:latest")["OCIv1"]["config"]["Labels"]
+    assert "io.buildahpy.requested" not in labels
+    result = command(builder, "why", "localhost/foreign:latest", "nginx-filesystem")
+    assert result.returncode == 0, result.stderr
+    note, chain, *_ = result.stdout.splitlines()
+    assert "does not say what was asked for" in note
+    # nothing in the image requires nginx: it is where the chain starts
+    assert chain == (
+        "why nginx-filesystem: nginx-filesystem (nginx-filesystem) <- nginx (nothing requires it)"
+    )
