@@ -1,5 +1,6 @@
 """Real builds: ``buildahpy diff`` between two builds of a recipe whose package set changed,
-and ``buildahpy why`` on a built image (and on one that does not record its request)."""
+``buildahpy why`` on a built image (and on one that does not record its request), and a size
+budget that fails a build while the previous image keeps its tag."""
 
 from __future__ import annotations
 
@@ -132,3 +133,33 @@ def test_why_on_an_image_that_does_not_record_its_request(builder: Builder) -> N
     assert chain == (
         "why nginx-filesystem: nginx-filesystem (nginx-filesystem) <- nginx (nothing requires it)"
     )
+
+
+def test_budget_failure_keeps_the_previous_image_under_the_tag(builder: Builder) -> None:
+    budget = ', max_growth="5%"'
+    first = builder.cli(changing(builder, SMALL, "one", budget))
+    assert first.returncode == 0, first.stderr
+    old_id = builder.image_id(TAG)
+    images_before = sorted(builder.tool("buildah", "images", "-q", "--all").split())
+    grown = builder.cli(changing(builder, [*SMALL, "busybox"], "two", budget))
+    assert grown.returncode == 1, grown.stderr
+    failure = [line for line in grown.stderr.splitlines() if line.startswith("buildahpy:")]
+    assert len(failure) == 1, grown.stderr
+    assert "over max_growth 5%" in failure[0]
+    assert "largest packages: glibc " in failure[0]
+    assert "busybox added +" in failure[0]
+    assert "the tag was not moved" in failure[0]
+    assert builder.image_id(TAG) == old_id
+    assert sorted(builder.tool("buildah", "images", "-q", "--all").split()) == images_before
+
+    tight = builder.recipe(
+        "tight.py",
+        "from buildahpy import recipe\n\n"
+        '@recipe("localhost/tight:latest", max_size="1 kB")\n'
+        "def tight(image):\n"
+        "    image.install('bash')\n",
+    )
+    over = builder.cli(tight)
+    assert over.returncode == 1
+    assert "on disk is over max_size 1 kB" in over.stderr
+    assert builder.image_id("localhost/tight:latest") is None

@@ -21,6 +21,7 @@ from buildahpy.api.image import Image
 from buildahpy.api.recipe import Recipe, failure_in
 from buildahpy.build import bases, locked, provenance, reproducible, scrub, sizes, sysusers
 from buildahpy.build import packages as packages_mod
+from buildahpy.build.budget import check_budget
 from buildahpy.build.checks import check_image
 from buildahpy.build.context import NO_EXTRAS, BuildResult, Context, Extras, Setup
 from buildahpy.build.engine import LiveEngine, check_host_paths
@@ -74,6 +75,7 @@ def build(
         measure_sizes(ctx)
         check_requested(ctx)
         check_image(ctx)
+        check_budget(ctx)
         write_sbom_in_image(ctx)
         normalise_rootfs(ctx)
         configure_image(ctx)
