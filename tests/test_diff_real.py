@@ -91,10 +91,16 @@ def test_diff_between_two_builds_names_what_changed(builder: Builder) -> None:
     assert any(line.split()[1] == "/usr/sbin/busybox" for line in added), text.stdout
 
 
-def explained(stderr: str) -> dict[str, str]:
-    prefix = "  why "
-    lines = [line[len(prefix) :] for line in stderr.splitlines() if line.startswith(prefix)]
-    return dict(line.split(": ", 1) for line in lines)
+def explained(stderr: str, tag: str = "localhost/nginx:latest") -> dict[str, str]:
+    """The ``why`` lines of ``tag``'s size report in a build's --explain output."""
+    prefix, chains, mine = "  why ", {}, False
+    for line in stderr.splitlines():
+        if not line.startswith(" "):
+            mine = line.startswith(f"{tag}: ")
+        elif mine and line.startswith(prefix):
+            name, chain = line[len(prefix) :].split(": ", 1)
+            chains[name] = chain
+    return chains
 
 
 def test_why_gives_the_chain_explain_gave(builder: Builder) -> None:
@@ -111,6 +117,28 @@ def test_why_gives_the_chain_explain_gave(builder: Builder) -> None:
     assert unknown.stderr.strip().splitlines() == [
         "buildahpy: localhost/nginx:latest: package 'ngnix' is not installed in the image"
     ]
+
+
+def test_why_on_a_based_image_starts_at_the_base_too(builder: Builder) -> None:
+    recipes = builder.recipe(
+        "based.py",
+        "from buildahpy import recipe\n\n"
+        '@recipe("localhost/wbase:latest")\n'
+        "def wbase(image):\n"
+        "    image.install('glibc-minimal-langpack', 'bash')\n\n"
+        '@recipe("localhost/wapp:latest", base=wbase)\n'
+        "def wapp(image):\n"
+        "    image.install('busybox')\n",
+    )
+    built = builder.cli(recipes, "--explain")
+    assert built.returncode == 0, built.stderr
+    chains = explained(built.stderr, "localhost/wapp:latest")
+    assert chains["glibc"] == "glibc (in the base image)"
+    assert chains["busybox"] == "busybox (requested)"
+    for name, chain in chains.items():
+        result = command(builder, "why", "localhost/wapp:latest", name)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[0] == f"why {name}: {chain}"
 
 
 def test_why_on_an_image_that_does_not_record_its_request(builder: Builder) -> None:

@@ -126,9 +126,8 @@ def roots_of(facts: ImageFacts) -> tuple[list[str], dict[str, str], str]:
     labels = facts.labels
     if LABEL_REQUESTED in labels:
         requested = labels[LABEL_REQUESTED].split()
-        base = [n for n in labels.get(LABEL_BASE_PACKAGES, "").split() if n not in requested]
-        reasons = dict.fromkeys(requested, "requested") | dict.fromkeys(base, "in the base image")
-        return [*requested, *base], reasons, ""
+        base = labels.get(LABEL_BASE_PACKAGES, "").split()
+        return [*requested, *base], minimize.root_reasons(requested, base), ""
     leaves = minimize.leaves(facts.packages)
     note = (
         f"{facts.reference} does not say what was asked for (no {LABEL_REQUESTED} label): "

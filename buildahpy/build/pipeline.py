@@ -262,13 +262,16 @@ def explain(ctx: Context, report: sizes.SizeReport) -> sizes.SizeReport:
         )
 
     actual = resolved(plan.weak_deps, alternatives)
-    roots = [*minimize.resolve_roots(ctx.rpmdb, ctx.satisfied), *ctx.base_packages]
-    reached = minimize.runtime_closure(ctx.rpmdb, roots, weak=plan.weak_deps)
+    requested = minimize.resolve_roots(ctx.rpmdb, ctx.satisfied)
+    reasons = minimize.root_reasons(requested, ctx.base_packages)
+    reached = minimize.runtime_closure(
+        ctx.rpmdb, [*requested, *ctx.base_packages], weak=plan.weak_deps
+    )
     return attrs.evolve(
         report,
         weak_saved=0 if plan.weak_deps else resolved(True, alternatives) - actual,
         alternatives_saved=resolved(plan.weak_deps, False) - actual if alternatives else 0,
-        why=tuple((name, minimize.why(reached, name)) for name in sorted(ctx.rpmdb)),
+        why=tuple((name, minimize.why(reached, name, reasons)) for name in sorted(ctx.rpmdb)),
     )
 
 

@@ -157,6 +157,11 @@ def required_by(packages: Mapping[str, Package], name: str) -> list[tuple[str, s
     return found
 
 
+def root_reasons(requested: Iterable[str], base: Iterable[str]) -> dict[str, str]:
+    """Why each root of the chains is one: the recipe asked for it, or its base image had it."""
+    return dict.fromkeys(base, "in the base image") | dict.fromkeys(requested, "requested")
+
+
 def why(
     reached: Mapping[str, tuple[str, str] | None],
     name: str,
