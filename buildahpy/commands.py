@@ -34,6 +34,7 @@ def sbom_main(argv: Sequence[str]) -> int:
     log.configure(verbose=args.verbose)
     if rootless.needs_namespace(False):
         return rootless.run_in_namespace(["sbom", *argv])
+    rootless.announce()  # inside: tell the waiting parent who to forward signals to
     try:
         document = sbom_image.image_sbom(args.image, args.format)
     except BuildahpyError as exc:
@@ -61,6 +62,7 @@ def lock_main(argv: Sequence[str]) -> int:
     log.configure(verbose=args.verbose)
     if rootless.needs_namespace(False):
         return rootless.run_in_namespace(["lock", *argv])
+    rootless.announce()  # inside: tell the waiting parent who to forward signals to
     options = Options(
         repo_files=tuple(p.resolve() for p in args.repo_file),
         distro=args.distro,
@@ -116,6 +118,7 @@ def diff_main(argv: Sequence[str]) -> int:
     log.configure(verbose=args.verbose)
     if rootless.needs_namespace(False):
         return rootless.run_in_namespace(["diff", *argv])
+    rootless.announce()  # inside: tell the waiting parent who to forward signals to
     try:
         found = diff.diff_images(args.old, args.new, files=args.files)
     except BuildahpyError as exc:
@@ -141,6 +144,7 @@ def why_main(argv: Sequence[str]) -> int:
     log.configure(verbose=args.verbose)
     if rootless.needs_namespace(False):
         return rootless.run_in_namespace(["why", *argv])
+    rootless.announce()  # inside: tell the waiting parent who to forward signals to
     try:
         sys.stdout.write("\n".join(diff.why_lines(args.image, args.package)) + "\n")
     except BuildahpyError as exc:
