@@ -102,7 +102,7 @@ def test_over_max_growth_names_what_grew() -> None:
     assert message == (
         "over its size budget: it grew +1.99 MB (+25.3%) against app:latest 8f85 (7.86 MB), "
         "over max_growth 5%; largest packages: glibc 4.55 MB, busybox 1.98 MB, bash 1.28 MB; "
-        "grew since app:latest 8f85: busybox added +1.98 MB, bash upgraded 5.1-1.x86_64 -> "
+        "what grew: busybox added +1.98 MB, bash upgraded 5.1-1.x86_64 -> "
         "5.2-1.x86_64 +30 B; the tag was not moved"
     )
     assert "\n" not in message

@@ -69,7 +69,7 @@ def budget_failure(
     top = ", ".join(f"{n} {human_size(s)}" for n, s in largest[:_SHOWN]) or "-"
     message = f"over its size budget: {'; '.join(broken)}; largest packages: {top}"
     if previous is not None:
-        message += f"; grew since {previous[0]}: {_grown(changes)}"
+        message += f"; what grew: {_grown(changes)}"
     return message + "; the tag was not moved"
 
 

@@ -73,6 +73,9 @@ def read_image(image: str, *, tree: bool = False) -> ImageFacts:
     except CommandError:
         raise BuildError(f"{image}: no such local image") from None
     with mounted(image_id or image) as root, tempfile.TemporaryDirectory() as home:
+        # measured before rpm reads the rpmdb: sqlite leaves its -shm (and -wal) file beside it
+        rootfs_bytes = sizes.disk_usage(root.path)
+        snapshot = imagetree.snapshot(root.path) if tree else None
         dbpath = find_rpmdb(root)
         env = base_env({"HOME": home})  # the user's ~/.rpmmacros never applies
         packages = rpmdb.query(str(root.path), dbpath, env) if dbpath else {}
@@ -82,6 +85,6 @@ def read_image(image: str, *, tree: bool = False) -> ImageFacts:
             config=config,
             rpmdb=dbpath,
             packages=packages,
-            rootfs_bytes=sizes.disk_usage(root.path),
-            tree=imagetree.snapshot(root.path) if tree else None,
+            rootfs_bytes=rootfs_bytes,
+            tree=snapshot,
         )
