@@ -311,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands.lock_main(given[1:])
     if given[:1] == ["repos"]:
         return commands.repos_main(given[1:])
+    if given[:1] == ["diff"]:
+        return commands.diff_main(given[1:])
+    if given[:1] == ["why"]:
+        return commands.why_main(given[1:])
     args = parse_args(argv)
     log.configure(verbose=args.verbose, fmt=args.log_format)
     if rootless.needs_namespace(args.list or args.dry_run):

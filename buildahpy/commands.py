@@ -1,17 +1,19 @@
-"""The commands beside the build: ``buildahpy sbom IMAGE``, ``buildahpy lock FILE...`` and
-``buildahpy repos DISTRO RELEASE``, each with its own options (``python -m buildahpy FILE...``
-keeps meaning "build", see __main__.py).
+"""The commands beside the build: ``buildahpy sbom IMAGE``, ``buildahpy lock FILE...``,
+``buildahpy repos DISTRO RELEASE``, ``buildahpy diff A B`` and ``buildahpy why IMAGE PACKAGE``,
+each with its own options (``python -m buildahpy FILE...`` keeps meaning "build", see
+__main__.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from buildahpy import log
-from buildahpy.build import sbom_image
+from buildahpy.build import diff, sbom_image
 from buildahpy.errors import BuildahpyError
 from buildahpy.fleet import lock as fleet_lock
 from buildahpy.host import dnf
@@ -32,6 +34,7 @@ def sbom_main(argv: Sequence[str]) -> int:
     log.configure(verbose=args.verbose)
     if rootless.needs_namespace(False):
         return rootless.run_in_namespace(["sbom", *argv])
+    rootless.announce()  # inside: tell the waiting parent who to forward signals to
     try:
         document = sbom_image.image_sbom(args.image, args.format)
     except BuildahpyError as exc:
@@ -59,6 +62,7 @@ def lock_main(argv: Sequence[str]) -> int:
     log.configure(verbose=args.verbose)
     if rootless.needs_namespace(False):
         return rootless.run_in_namespace(["lock", *argv])
+    rootless.announce()  # inside: tell the waiting parent who to forward signals to
     options = Options(
         repo_files=tuple(p.resolve() for p in args.repo_file),
         distro=args.distro,
@@ -86,6 +90,63 @@ def repos_main(argv: Sequence[str]) -> int:
     try:
         target = Target(normalise_family(args.distro), args.releasever)
         sys.stdout.write(preset_file(target, args.mirror, args.gpg_key).text)
+    except BuildahpyError as exc:
+        sys.stderr.write(f"buildahpy: {exc}\n")
+        return exc.exit_code
+    return 0
+
+
+def diff_main(argv: Sequence[str]) -> int:
+    """``buildahpy diff A B [--files] [--format text|json]``."""
+    parser = argparse.ArgumentParser(
+        prog="buildahpy diff",
+        description="What changed from image A to image B (tags or ids, any image with an "
+        "rpmdb): packages and their sizes, config, labels; with --files, files. "
+        "Exit 0 when the images could be compared, whether or not they differ; 1 (or 2 for "
+        "usage) when they could not.",
+    )
+    parser.add_argument("old", metavar="A")
+    parser.add_argument("new", metavar="B")
+    parser.add_argument(
+        "--files",
+        action="store_true",
+        help="also the files that differ (content by sha256, mode, owner, xattrs; not mtime)",
+    )
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    log.configure(verbose=args.verbose)
+    if rootless.needs_namespace(False):
+        return rootless.run_in_namespace(["diff", *argv])
+    rootless.announce()  # inside: tell the waiting parent who to forward signals to
+    try:
+        found = diff.diff_images(args.old, args.new, files=args.files)
+    except BuildahpyError as exc:
+        sys.stderr.write(f"buildahpy: {exc}\n")
+        return exc.exit_code
+    if args.format == "json":
+        sys.stdout.write(json.dumps(found.as_json(), indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write("\n".join(diff.lines(found)) + "\n")
+    return 0
+
+
+def why_main(argv: Sequence[str]) -> int:
+    """``buildahpy why IMAGE PACKAGE``."""
+    parser = argparse.ArgumentParser(
+        prog="buildahpy why",
+        description="The dependency chain that put PACKAGE into IMAGE, from the image's rpmdb.",
+    )
+    parser.add_argument("image")
+    parser.add_argument("package")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    log.configure(verbose=args.verbose)
+    if rootless.needs_namespace(False):
+        return rootless.run_in_namespace(["why", *argv])
+    rootless.announce()  # inside: tell the waiting parent who to forward signals to
+    try:
+        sys.stdout.write("\n".join(diff.why_lines(args.image, args.package)) + "\n")
     except BuildahpyError as exc:
         sys.stderr.write(f"buildahpy: {exc}\n")
         return exc.exit_code

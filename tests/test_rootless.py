@@ -336,6 +336,28 @@ def test_talks_images_build_rootless_and_pass_the_root_checks(user: RootlessUser
     assert owners["var/lib/nginx/tmp"][:3] == ["drwxrwx---", 975, 0]  # the %pre-made user
 
 
+def test_diff_and_why_read_images_rootless(user: RootlessUser) -> None:
+    recipes = [user.work / "recipes" / f"{name}.py" for name in ("bash_base", "busybox")]
+    built = user.cli(*recipes)
+    assert built.returncode == 0, built.stderr
+    found = user.run(
+        user.python,
+        "-m",
+        "buildahpy",
+        "diff",
+        "localhost/bash-base:latest",
+        "localhost/busybox:latest",
+        "--format",
+        "json",
+    )
+    assert found.returncode == 0, found.stderr
+    kinds = {c["name"]: c["kind"] for c in json.loads(found.stdout)["packages"]}
+    assert (kinds["busybox"], kinds["bash"]) == ("added", "removed")
+    why = user.run(user.python, "-m", "buildahpy", "why", "localhost/bash-base:latest", "glibc")
+    assert why.returncode == 0, why.stderr
+    assert why.stdout.startswith("why glibc: glibc (requested)"), why.stdout
+
+
 SVC_SPEC = """\
 Requires(pre): /bin/sh
 Requires: glibc

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from buildahpy.api.budget import Budget
 from buildahpy.api.imports import RECIPE_MODULE_PREFIX, fresh_imports, own_file
 from buildahpy.api.options import Minimize
 from buildahpy.api.validate import tag_problem
@@ -60,6 +61,7 @@ class Recipe:
     release_package: bool = True  # add the target's release package when there is no os-release
     sbom_in_image: bool = False  # a CycloneDX SBOM under /root/buildinfo/content_manifests
     version: str | None = None  # the org.opencontainers.image.version label
+    budget: Budget = attrs.Factory(Budget)  # max_size=, max_growth= (checked before the tag moves)
 
     @property
     def location(self) -> str:
@@ -86,6 +88,8 @@ def recipe(
     sbom_in_image: bool = False,
     version: str | None = None,
     name: str | None = None,
+    max_size: str | int | None = None,
+    max_growth: str | int | None = None,
 ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
     """Register the decorated function as a recipe building the image ``tag``.
 
@@ -98,6 +102,7 @@ def recipe(
     ``release_package=False``: an image without /etc/os-release stays without one.
     ``sbom_in_image``: put a CycloneDX SBOM at /root/buildinfo/content_manifests in the image.
     ``version``: the image's org.opencontainers.image.version label.
+    ``max_size``, ``max_growth``: the size budget ('25 MB'; '5%' of the image under the tag).
     """
     normalised = normalise_tag(tag)
     skip_checks = skipped_checks(checks)
@@ -108,6 +113,7 @@ def recipe(
         raise RecipeError(f"version= must be a non-empty string: {version!r}")
     try:
         minimize = Minimize.from_options(alternatives, prefer, langs, prune)
+        budget = Budget.from_options(max_size, max_growth)
     except ValueError as exc:
         raise RecipeError(str(exc)) from None
 
@@ -139,6 +145,7 @@ def recipe(
             release_package=bool(release_package),
             sbom_in_image=bool(sbom_in_image),
             version=version,
+            budget=budget,
         )
         setattr(func, _RECIPE_ATTR, entry)  # so another recipe can name it as its base
         if _collected is not None:

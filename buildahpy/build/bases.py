@@ -15,15 +15,15 @@ RPMDB_PATHS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
 _DB_FILES = ("rpmdb.sqlite", "Packages", "Packages.db")
 
 
-def _has_db(root: RootFS, path: str) -> bool:
+def has_db(root: RootFS, path: str) -> bool:
     return any(root.exists(f"{path}/{name}") for name in _DB_FILES)
 
 
 def check_rpmdb(root: RootFS, expected: str, base: str) -> None:
     """Raise when the base has an rpmdb, but not at ``expected`` (symlinks followed, confined)."""
-    if _has_db(root, expected):
+    if has_db(root, expected):
         return
-    elsewhere = [path for path in RPMDB_PATHS if path != expected and _has_db(root, path)]
+    elsewhere = [path for path in RPMDB_PATHS if path != expected and has_db(root, path)]
     if elsewhere:
         raise BuildError(
             f"base image {base} keeps its rpmdb in {elsewhere[0]}, but the target's rpm uses "

@@ -21,6 +21,7 @@ from buildahpy.api.image import Image
 from buildahpy.api.recipe import Recipe, failure_in
 from buildahpy.build import bases, locked, provenance, reproducible, scrub, sizes, sysusers
 from buildahpy.build import packages as packages_mod
+from buildahpy.build.budget import check_budget
 from buildahpy.build.checks import check_image
 from buildahpy.build.context import NO_EXTRAS, BuildResult, Context, Extras, Setup
 from buildahpy.build.engine import LiveEngine, check_host_paths
@@ -33,7 +34,13 @@ from buildahpy.host.rootfs import RootFS
 from buildahpy.log import get_logger, step
 from buildahpy.plan import contents, minimize, timestamp
 from buildahpy.plan.distro import HostRelease
-from buildahpy.plan.labels import LABEL_CREATED, LABEL_INPUTS, LABEL_PACKAGES
+from buildahpy.plan.labels import (
+    LABEL_BASE_PACKAGES,
+    LABEL_CREATED,
+    LABEL_INPUTS,
+    LABEL_PACKAGES,
+    LABEL_REQUESTED,
+)
 from buildahpy.plan.packages import RELEASE_FILES
 from buildahpy.plan.plan import Options, make_plan
 from buildahpy.privilege import gc
@@ -70,6 +77,7 @@ def build(
         record_contents(ctx)
         check_requested(ctx)
         check_image(ctx)
+        check_budget(ctx)
         write_sbom_in_image(ctx)
         normalise_rootfs(ctx)
         configure_image(ctx)
@@ -269,13 +277,16 @@ def explain(ctx: Context, report: sizes.SizeReport) -> sizes.SizeReport:
         )
 
     actual = resolved(plan.weak_deps, alternatives)
-    roots = [*minimize.resolve_roots(ctx.rpmdb, ctx.satisfied), *ctx.base_packages]
-    reached = minimize.runtime_closure(ctx.rpmdb, roots, weak=plan.weak_deps)
+    requested = minimize.resolve_roots(ctx.rpmdb, ctx.satisfied)
+    reasons = minimize.root_reasons(requested, ctx.base_packages)
+    reached = minimize.runtime_closure(
+        ctx.rpmdb, [*requested, *ctx.base_packages], weak=plan.weak_deps
+    )
     return attrs.evolve(
         report,
         weak_saved=0 if plan.weak_deps else resolved(True, alternatives) - actual,
         alternatives_saved=resolved(plan.weak_deps, False) - actual if alternatives else 0,
-        why=tuple((name, minimize.why(reached, name)) for name in sorted(ctx.rpmdb)),
+        why=tuple((name, minimize.why(reached, name, reasons)) for name in sorted(ctx.rpmdb)),
     )
 
 
@@ -289,6 +300,8 @@ def configure_image(ctx: Context) -> None:
     # Always set, so an image never carries its base's values: what a fleet run compares.
     assert ctx.timestamp is not None
     labels = {LABEL_INPUTS: ctx.extras.inputs, LABEL_PACKAGES: " ".join(ctx.packages)}
+    labels[LABEL_REQUESTED] = " ".join(minimize.resolve_roots(ctx.rpmdb, ctx.satisfied))
+    labels[LABEL_BASE_PACKAGES] = " ".join(n for n in ctx.base_packages if n in ctx.rpmdb)
     labels |= provenance.oci_labels(ctx, dict(ctx.image.config_value.labels))
     labels[LABEL_CREATED] = ctx.timestamp.rfc3339
     config = ctx.image.config_value.merge(labels=labels)

@@ -150,6 +150,12 @@ def image_digest(image: str) -> str:
     return out.strip()
 
 
+def image_config(image: str) -> dict[str, Any]:
+    """A local image's OCI config (entrypoint, env, labels ...): ``OCIv1.config``."""
+    out = run(["buildah", "inspect", "--type=image", image], quiet=True).stdout
+    return dict((json.loads(out or "{}").get("OCIv1") or {}).get("config") or {})
+
+
 def image_labels(image: str) -> dict[str, str]:
     out = run(["buildah", "inspect", "--type=image", image], quiet=True).stdout
     config = (json.loads(out or "{}").get("OCIv1") or {}).get("config") or {}

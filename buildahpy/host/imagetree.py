@@ -22,6 +22,7 @@ class Entry:
     mtime: int  # seconds
     content: str  # sha256 of a regular file, a symlink's target, a device number, else ""
     xattrs: tuple[tuple[str, bytes], ...] = ()
+    size: int = 0  # of a regular file (what ``buildahpy diff --files`` shows)
 
 
 def _content(path: str, st: os.stat_result) -> str:
@@ -49,8 +50,15 @@ def _xattrs(path: str) -> tuple[tuple[str, bytes], ...]:
 
 def entry(path: str) -> Entry:
     st = os.lstat(path)
+    size = st.st_size if stat.S_ISREG(st.st_mode) else 0
     return Entry(
-        st.st_mode, st.st_uid, st.st_gid, int(st.st_mtime), _content(path, st), _xattrs(path)
+        st.st_mode,
+        st.st_uid,
+        st.st_gid,
+        int(st.st_mtime),
+        _content(path, st),
+        _xattrs(path),
+        size,
     )
 
 

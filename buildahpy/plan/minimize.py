@@ -124,8 +124,51 @@ def install_time_only(
     return sorted(name for name in packages if name not in keep and name not in NEVER_PRUNED)
 
 
-def why(reached: Mapping[str, tuple[str, str] | None], name: str) -> str:
-    """'nginx -> openssl-libs (libssl.so.3()(64bit))': the chain from a requested package."""
+def leaves(packages: Mapping[str, Package]) -> list[str]:
+    """The packages nothing else in the image requires at runtime: the roots of an image that
+    does not say what was asked for. A group that only requires itself round (a cycle nothing
+    else needs) adds its first name, so that every package is reached from some root."""
+    providers = provider_map(packages)
+    needed = {
+        name
+        for package in packages.values()
+        for capability in package.runtime_requires
+        for name in _resolve(providers, capability.split(" ")[0])
+        if name != package.name
+    }
+    roots = sorted(name for name in packages if name not in needed)
+    reached = runtime_closure(packages, roots, weak=False)
+    for name in sorted(packages):
+        if name not in reached:
+            roots.append(name)
+            reached = runtime_closure(packages, roots, weak=False)
+    return roots
+
+
+def required_by(packages: Mapping[str, Package], name: str) -> list[tuple[str, str]]:
+    """(package, capability) for each other package that needs ``name`` at runtime."""
+    providers = provider_map(packages)
+    found = []
+    for other in sorted(packages):
+        for capability in packages[other].runtime_requires:
+            if other != name and name in _resolve(providers, capability.split(" ")[0]):
+                found.append((other, capability))
+                break
+    return found
+
+
+def root_reasons(requested: Iterable[str], base: Iterable[str]) -> dict[str, str]:
+    """Why each root of the chains is one: the recipe asked for it, or its base image had it."""
+    return dict.fromkeys(base, "in the base image") | dict.fromkeys(requested, "requested")
+
+
+def why(
+    reached: Mapping[str, tuple[str, str] | None],
+    name: str,
+    roots: Mapping[str, str] | None = None,
+) -> str:
+    """'openssl-libs (libssl.so.3()(64bit)) <- nginx (requested)': the chain from a root;
+    ``roots`` says why a root is one, where it is not 'requested'."""
     if name not in reached:
         return f"{name} (no runtime dependency reaches it: a scriptlet needed it)"
     chain: list[str] = []
@@ -133,7 +176,7 @@ def why(reached: Mapping[str, tuple[str, str] | None], name: str) -> str:
     while current is not None:
         parent = reached.get(current)
         if parent is None:
-            chain.append(f"{current} (requested)")
+            chain.append(f"{current} ({(roots or {}).get(current, 'requested')})")
             break
         chain.append(f"{current} ({parent[1]})")
         current = parent[0]
