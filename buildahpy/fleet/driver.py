@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from buildahpy.fleet import publish, summary
+from buildahpy.fleet import publish, remote, summary
 from buildahpy.fleet.fleet import (
     BUILT,
     UP_TO_DATE,
@@ -38,12 +38,16 @@ def run(
     settings: Settings,
     report_path: Path | None = None,
     send: Publish = NOTHING,
+    shard: tuple[int, int] | None = None,
 ) -> int:
     started = time.monotonic()
     references = [node.recipe.tag for node in nodes]
     references += sorted({node.base_image for node in nodes if node.base_image})
     existing = index_images(buildah.inspect_images(references))
-    preparer = Preparer(options, host, flavour, settings, existing)
+    home = None
+    if send.registry or send.push:  # the fleet's images live in a registry
+        home = remote.Remote(send, shard, settings.base_timeout)
+    preparer = Preparer(options, host, flavour, settings, existing, home)
     live = settings.jobs > 1 and sys.stderr.isatty()
     progress = LiveProgress(sys.stderr, len(nodes)) if live else LogProgress()
     with ExitStack() as stack:
@@ -55,12 +59,17 @@ def run(
                 settings.jobs, Path(rundir), recipes, verbose=settings.verbose, tick=progress.tick
             )
         stack.callback(progress.close)
-        entries = schedule(nodes, preparer, executor, progress)
-    sent = publish.publish(entries, send)
+        reporter = home.reporter(progress) if home else progress
+        entries = schedule(nodes, preparer, executor, reporter)
+    sent = [*(home.sent if home else []), *publish.publish(entries, send, home_done=bool(home))]
     wall = time.monotonic() - started
     built = [entry.node.recipe.tag for entry in entries if entry.status == BUILT]
+    pulled = [entry.node.recipe.tag for entry in entries if home and entry.name in home.pulled]
     # a built image's digest only matters to the report; the table has what the build measured
-    images = {**existing, **(index_images(buildah.inspect_images(built)) if report_path else {})}
+    images = {**existing, **(home.images() if home else {})}
+    images.update(
+        index_images(buildah.inspect_images([*built, *pulled] if report_path else pulled))
+    )
     table = summary.rows(entries, images)
     summary.print_table(table, wall, sys.stdout)
     shares = summary.fleet_shares(table, images)
@@ -70,6 +79,7 @@ def run(
     if report_path is not None:
         data = summary.report(table, shares, wall)
         publish.annotate(data, sent)
+        remote.annotate(data, entries, home)
         summary.write_report(report_path, data)
     built_ok = all(entry.status in (BUILT, UP_TO_DATE) for entry in entries)
     return 0 if built_ok and not any(item.error for item in sent) else 1
