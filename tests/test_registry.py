@@ -5,16 +5,18 @@ is pushed at once, and the merge of the shards' reports."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 from test_fleet import FakeExecutor as SimulatedExecutor
 from test_fleet import FakePreparer, load
 
-from buildahpy.errors import UsageError
+from buildahpy.errors import BuildError, UsageError
 from buildahpy.fleet import fleet, graph, merge, remote
 from buildahpy.fleet.fleet import BUILT, FAILED, SKIPPED, UP_TO_DATE, Entry, schedule
 from buildahpy.fleet.jobs import Decision, LocalImage, Waiting
@@ -303,7 +305,6 @@ def test_merge_keeps_one_view_per_recipe_and_adds_up_the_work() -> None:
 def test_merge_prints_one_row_per_recipe_and_the_fleets_work(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import io
 
     out = io.StringIO()
     merge.print_merged(merge.merge([SHARD1, SHARD0]), out)
@@ -346,3 +347,49 @@ def test_report_merge_command_writes_the_file_and_exits_1_on_a_failed_image(tmp_
         f"buildahpy: report {tmp_path / 'bad.json'}: cannot read it as JSON"
     )
     assert len(bad.stderr.splitlines()) == 1
+
+
+def test_a_registry_that_cannot_be_read_has_nothing_and_the_image_is_built_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def inspect(reference: str, access: object) -> registry.RemoteImage | None:
+        asked.append(reference)
+        raise BuildError(f"cannot read {reference}: connection refused")
+
+    monkeypatch.setattr(registry, "inspect", inspect)
+    home = remote.Remote(Publish(registry="r:5000/team"), shard=(0, 1))
+    recipe = entry(tmp_path, UP_TO_DATE).node.recipe
+    assert home.published(recipe, "d1") is None
+    assert home.published(recipe, "d1") is None and len(asked) == 1  # asked once per run
+    assert home.published(recipe, "d1", again=True) is None and len(asked) == 2
+
+
+def test_the_report_says_where_each_image_came_from_and_counts_the_work(tmp_path: Path) -> None:
+    here = entry(tmp_path, BUILT)
+    there = entry(tmp_path, UP_TO_DATE, source=fleet.REGISTRY)
+    there.node = attrs.evolve(there.node, recipe=attrs.evolve(there.node.recipe, name="other"))
+    home = remote.Remote(Publish(registry="r:5000/team"), shard=(1, 2), pulled=[])
+    report = {
+        "images": [
+            {
+                "recipe": "solo",
+                "size": 5,
+                "own_bytes": 5,
+                "pushed": [
+                    {"destination": "docker://r:5000/team/solo:latest", "digest": "sha256:1"},
+                    {"destination": "oci:/out/solo", "digest": "sha256:1"},
+                    {"destination": "docker://s/solo:1", "digest": None},
+                ],
+            },
+            {"recipe": "other", "size": 0, "own_bytes": 0, "pushed": []},
+        ],
+        "totals": {},
+    }
+    remote.annotate(report, [here, there], home)
+    solo, other = report["images"]
+    assert (solo["source"], solo["pulled"], solo["size"]) == ("local", False, 5)
+    assert (other["source"], other["size"], other["own_bytes"]) == ("registry", None, None)
+    assert report["totals"] == {"pulls": 0, "pushes": 1}  # an output is no push, a failure none
+    assert report["shard"] == "1/2"

@@ -93,7 +93,8 @@ def test_the_fleet_splits_as_the_test_expects() -> None:
 def run_shards(
     machine: Machine, files: list[Path], registry: str, label: str, *extra: str
 ) -> list[dict]:
-    """Both shards at once, each on a fresh machine; their reports."""
+    """Both shards at once, each on a fresh machine; their reports (with the table printed,
+    under "stdout")."""
     machines = [machine(f"{label}-{index}") for index in range(2)]
     reports = [machines[0].tmp_path / f"{label}-{index}.json" for index in range(2)]
 
@@ -116,7 +117,10 @@ def run_shards(
         results = list(pool.map(shard, range(2)))
     for result in results:
         assert result.returncode == 0, result.stdout + result.stderr
-    return [json.loads(path.read_text()) for path in reports]
+    found = [json.loads(path.read_text()) for path in reports]
+    for data, result in zip(found, results, strict=True):
+        data["stdout"] = result.stdout
+    return found
 
 
 def work(reports: list[dict], what: str) -> list[str]:
@@ -160,6 +164,8 @@ def test_two_shards_build_and_push_the_fleet_once_and_a_rerun_builds_nothing(
     assert work(again, "built") == work(again, "pulled") == work(again, "pushed") == []
     statuses = {(i["status"], i["source"]) for data in again for i in data["images"]}
     assert statuses == {("up-to-date", "registry")}
+    rows = [line.split() for data in again for line in data["stdout"].splitlines()[1:8]]
+    assert sum(row[2:4] == ["up-to-date", "(registry)"] for row in rows) == 7, again[0]["stdout"]
 
     files[1].write_text(PCRE.replace('"pcre2"', '"pcre2", "zlib"'))
     edited = run_shards(machine, files, registry, "edited")

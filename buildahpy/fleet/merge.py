@@ -92,7 +92,7 @@ def print_merged(data: dict[str, Any], out: TextIO) -> None:
                 image["role"],
                 str(image["shard"]),
                 (image.get("image_id") or "-")[:12] if ok else "-",
-                human_size(image.get("size") or 0) if ok else "-",
+                human_size(image["size"]) if ok and image.get("size") is not None else "-",
                 str(len(image.get("packages") or [])) if ok else "-",
                 f"{float(image.get('seconds') or 0):.1f}",
             )

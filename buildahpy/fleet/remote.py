@@ -17,12 +17,13 @@ from typing import Any
 import attrs
 
 from buildahpy.api.recipe import Recipe
+from buildahpy.errors import BuildError
 from buildahpy.fleet import graph
 from buildahpy.fleet.fleet import BUILT, REGISTRY, UP_TO_DATE, Entry, Reporter
 from buildahpy.fleet.jobs import LocalImage, Waiting
 from buildahpy.fleet.publish import Sent, send
 from buildahpy.host import buildah, registry
-from buildahpy.log import step
+from buildahpy.log import get_logger, step
 from buildahpy.plan.labels import LABEL_INPUTS
 from buildahpy.plan.publish import Publish, home
 
@@ -49,9 +50,16 @@ class Remote:
         return self.shard is None or graph.shard_of(name, self.shard[1]) == self.shard[0]
 
     def lookup(self, recipe: Recipe, *, again: bool = False) -> registry.RemoteImage | None:
+        """What the registry has under the recipe's reference. One it cannot be asked (down,
+        refusing the login) has nothing: the image is built here, and its push says why it
+        fails, as without a registry."""
         reference = self.reference(recipe)
         if again or reference not in self.found:
-            self.found[reference] = registry.inspect(reference, self.settings.options)
+            try:
+                self.found[reference] = registry.inspect(reference, self.settings.options)
+            except BuildError as exc:
+                get_logger().warning("registry not read", recipe=recipe.name, cause=str(exc))
+                self.found[reference] = None
         return self.found[reference]
 
     def published(self, recipe: Recipe, digest: str, *, again: bool = False) -> LocalImage | None:
@@ -123,6 +131,8 @@ def annotate(report: dict[str, Any], entries: Sequence[Entry], remote: Remote | 
         entry = by_name[image["recipe"]]
         source = entry.source or ("local" if entry.status in (BUILT, UP_TO_DATE) else None)
         image["source"], image["pulled"] = source, entry.name in pulled
+        if source == REGISTRY and not image["pulled"]:
+            image["size"] = image["own_bytes"] = None  # not known without pulling it
     pushes = sum(
         1
         for image in report["images"]

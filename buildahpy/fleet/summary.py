@@ -66,7 +66,7 @@ def print_table(table: Sequence[Row], wall_seconds: float, out: TextIO) -> None:
                 f"{entry.status} ({entry.source})" if entry.source else entry.status,
                 entry.node.role,
                 entry.image_id[:12] if row.ok else "-",
-                human_size(row.size) if row.ok else "-",
+                human_size(row.size) if row.ok and (row.size or not entry.source) else "-",
                 str(len(row.packages)) if row.ok else "-",
                 f"{entry.seconds:.1f}",
             )
