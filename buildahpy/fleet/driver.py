@@ -1,6 +1,8 @@
-"""One run over the selected recipes: look at the local images, schedule, then report.
+"""One run over the selected recipes: look at the local images (and, for a fleet in a registry,
+at the registry's, remote.py), schedule, then report.
 
-Host binaries: podman (the local image index, through buildah.py), and whatever the builds start.
+Host binaries: podman (the local image index, through buildah.py), skopeo and buildah (through
+remote.py), and whatever the builds start.
 """
 
 from __future__ import annotations

@@ -85,8 +85,11 @@ class Remote:
         self.pulled.append(recipe.name)
 
     def push_home(self, entry: Entry) -> None:
-        """A built image, or one up to date here but not in the registry, goes there now."""
+        """A built image, or one up to date here but not in the registry, goes there now; only
+        by the shard that owns it (another builds it too when its inputs cannot be known)."""
         recipe = entry.node.recipe
+        if not self.owns(recipe.name):
+            return
         if entry.status == UP_TO_DATE and entry.source != REGISTRY and entry.inputs:
             if not self.settings.push_all and self.published(recipe, entry.inputs):
                 return
