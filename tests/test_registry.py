@@ -254,6 +254,7 @@ def test_what_goes_to_the_home_as_it_finishes(
     home = remote.Remote(Publish(registry="r:5000/team", push_all=push_all))
     home.push_home(entry(tmp_path, status, source=source))
     assert sends == (["docker://r:5000/team/solo:latest"] if pushed else [])
+    assert home.only_there == {}  # an image on this machine is never pulled for a dependent
     other = graph.shard_of("solo", 2) ^ 1  # a shard that does not own it never pushes it
     remote.Remote(home.settings, shard=(other, 2)).push_home(entry(tmp_path, status))
     assert len(sends) == (1 if pushed else 0)

@@ -62,10 +62,17 @@ class Remote:
                 self.found[reference] = None
         return self.found[reference]
 
-    def published(self, recipe: Recipe, digest: str, *, again: bool = False) -> LocalImage | None:
-        """The image in the registry when it carries ``digest``; it is not pulled (yet)."""
+    def matches(
+        self, recipe: Recipe, digest: str, *, again: bool = False
+    ) -> registry.RemoteImage | None:
         image = self.lookup(recipe, again=again)
-        if image is None or image.labels.get(LABEL_INPUTS) != digest:
+        return image if image is not None and image.labels.get(LABEL_INPUTS) == digest else None
+
+    def published(self, recipe: Recipe, digest: str, *, again: bool = False) -> LocalImage | None:
+        """The image in the registry when it carries ``digest``, for a run that uses it from
+        there: not pulled unless a build on it must run (fetch)."""
+        image = self.matches(recipe, digest, again=again)
+        if image is None:
             return None
         self.only_there[image.id] = recipe
         return LocalImage(id=image.id, digest="", size=0, labels=image.labels)
@@ -91,7 +98,7 @@ class Remote:
         if not self.owns(recipe.name):
             return
         if entry.status == UP_TO_DATE and entry.source != REGISTRY and entry.inputs:
-            if not self.settings.push_all and self.published(recipe, entry.inputs):
+            if not self.settings.push_all and self.matches(recipe, entry.inputs):
                 return
         elif entry.status != BUILT:
             return
