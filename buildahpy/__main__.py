@@ -139,6 +139,20 @@ def add_publish_args(parser: argparse.ArgumentParser) -> None:
         help="push each built image to this registry reference ({recipe} as above)",
     )
     parser.add_argument("--push-all", action="store_true", help="push the up-to-date images too")
+    parser.add_argument(
+        "--registry",
+        type=publish.check_registry,
+        metavar="PREFIX",
+        help="the fleet's images are PREFIX/<recipe>:<tag>: up to date there counts, bases are "
+        "pulled from there, built images are pushed there",
+    )
+    parser.add_argument(
+        "--base-timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="with --shard and a registry: how long to wait for a base another shard builds",
+    )
     parser.add_argument("--authfile", default="", metavar="FILE", help="registry credentials")
     parser.add_argument("--tls-verify", choices=["true", "false"], help="check the registry's TLS")
     parser.add_argument("--creds", default="", metavar="USER:PASSWORD", help="registry login")
@@ -214,9 +228,9 @@ def run(args: argparse.Namespace) -> int:
     check_report_dirs(args)
     loaded = load_files(args.files)
     wanted = select(loaded, args.only)
-    if args.shard:
-        wanted = graph.in_shard(wanted, *graph.parse_shard(args.shard))
-    nodes = graph.closure(loaded, wanted)  # bases first; a cycle is a usage error
+    shard = graph.parse_shard(args.shard) if args.shard else None
+    # bases first; a cycle is a usage error
+    nodes = graph.nodes_for(loaded, wanted, shard, shared=bool(args.registry or args.push))
     recipes = [node.recipe for node in nodes]
     roles = {node.name: node.role for node in nodes}
     for path in args.repo_file:
@@ -260,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
         cache=not args.no_cache,
         cache_dir=args.cache_dir,
         verbose=args.verbose,
+        base_timeout=args.base_timeout,
     )
     if args.check_reproducible:
         return reproduce.check(nodes, options, host, flavour, settings, args.report)
@@ -270,6 +285,7 @@ def run(args: argparse.Namespace) -> int:
         authfile=args.authfile,
         tls_verify=None if args.tls_verify is None else args.tls_verify == "true",
         creds=args.creds,
+        registry=args.registry or "",
     )
     return driver.run(
         nodes,
@@ -279,6 +295,7 @@ def run(args: argparse.Namespace) -> int:
         settings,
         args.report,
         send,
+        shard,
         html_dir=args.report_html,
         history_dir=args.history,
     )
@@ -315,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands.diff_main(given[1:])
     if given[:1] == ["why"]:
         return commands.why_main(given[1:])
+    if given[:1] == ["report"]:
+        return commands.report_main(given[1:])
     args = parse_args(argv)
     log.configure(verbose=args.verbose, fmt=args.log_format)
     if rootless.needs_namespace(args.list or args.dry_run):

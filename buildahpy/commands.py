@@ -1,7 +1,7 @@
 """The commands beside the build: ``buildahpy sbom IMAGE``, ``buildahpy lock FILE...``,
-``buildahpy repos DISTRO RELEASE``, ``buildahpy diff A B`` and ``buildahpy why IMAGE PACKAGE``,
-each with its own options (``python -m buildahpy FILE...`` keeps meaning "build", see
-__main__.py).
+``buildahpy repos DISTRO RELEASE``, ``buildahpy diff A B``, ``buildahpy why IMAGE PACKAGE`` and
+``buildahpy report merge REPORT...``, each with its own options (``python -m buildahpy FILE...``
+keeps meaning "build", see __main__.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from buildahpy import log
 from buildahpy.build import diff, sbom_image
 from buildahpy.errors import BuildahpyError
 from buildahpy.fleet import lock as fleet_lock
+from buildahpy.fleet import merge, summary
 from buildahpy.host import dnf
 from buildahpy.plan.distro import Target, normalise_family, read_host_release
 from buildahpy.plan.plan import Options
@@ -151,3 +152,24 @@ def why_main(argv: Sequence[str]) -> int:
         sys.stderr.write(f"buildahpy: {exc}\n")
         return exc.exit_code
     return 0
+
+
+def report_main(argv: Sequence[str]) -> int:
+    """``buildahpy report merge REPORT... [-o FILE]``: the shards' --report files as one."""
+    parser = argparse.ArgumentParser(
+        prog="buildahpy report", description="Join the JSON reports of a fleet's shards."
+    )
+    parser.add_argument("action", choices=["merge"])
+    parser.add_argument("reports", nargs="+", type=Path, metavar="REPORT")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write it as JSON")
+    args = parser.parse_args(argv)
+    try:
+        data = merge.merge(merge.load(args.reports))
+    except BuildahpyError as exc:
+        sys.stderr.write(f"buildahpy: {exc}\n")
+        return exc.exit_code
+    merge.print_merged(data, sys.stdout)
+    if args.output:
+        summary.write_report(args.output, data)
+    failed = data["totals"]["failed"] or data["totals"]["skipped"]
+    return 1 if failed else 0

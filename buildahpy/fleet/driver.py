@@ -1,6 +1,8 @@
-"""One run over the selected recipes: look at the local images, schedule, then report.
+"""One run over the selected recipes: look at the local images (and, for a fleet in a registry,
+at the registry's, remote.py), schedule, then report.
 
-Host binaries: podman (the local image index, through buildah.py), and whatever the builds start.
+Host binaries: podman (the local image index, through buildah.py), skopeo and buildah (through
+remote.py), and whatever the builds start.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from buildahpy.fleet import history, publish, report_html, summary
+from buildahpy.fleet import history, publish, remote, report_html, summary
 from buildahpy.fleet.fleet import (
     BUILT,
     UP_TO_DATE,
@@ -39,6 +41,7 @@ def run(
     settings: Settings,
     report_path: Path | None = None,
     send: Publish = NOTHING,
+    shard: tuple[int, int] | None = None,
     html_dir: Path | None = None,
     history_dir: Path | None = None,
 ) -> int:
@@ -46,7 +49,10 @@ def run(
     references = [node.recipe.tag for node in nodes]
     references += sorted({node.base_image for node in nodes if node.base_image})
     existing = index_images(buildah.inspect_images(references))
-    preparer = Preparer(options, host, flavour, settings, existing)
+    home = None
+    if send.registry or send.push:  # the fleet's images live in a registry
+        home = remote.Remote(send, shard, settings.base_timeout)
+    preparer = Preparer(options, host, flavour, settings, existing, home)
     live = settings.jobs > 1 and sys.stderr.isatty()
     progress = LiveProgress(sys.stderr, len(nodes)) if live else LogProgress()
     with ExitStack() as stack:
@@ -58,15 +64,16 @@ def run(
                 settings.jobs, Path(rundir), recipes, verbose=settings.verbose, tick=progress.tick
             )
         stack.callback(progress.close)
-        entries = schedule(nodes, preparer, executor, progress)
-    sent = publish.publish(entries, send)
+        reporter = home.reporter(progress) if home else progress
+        entries = schedule(nodes, preparer, executor, reporter)
+    sent = [*(home.sent if home else []), *publish.publish(entries, send, home_done=bool(home))]
     wall = time.monotonic() - started
     built = [entry.node.recipe.tag for entry in entries if entry.status == BUILT]
+    pulled = [entry.node.recipe.tag for entry in entries if home and entry.name in home.pulled]
     # a built image's digest only matters to the report; the table has what the build measured
-    images = {
-        **existing,
-        **(index_images(buildah.inspect_images(built)) if report_path or html_dir else {}),
-    }
+    images = {**existing, **(home.images() if home else {})}
+    wanted = [*built, *pulled] if report_path or html_dir else pulled
+    images.update(index_images(buildah.inspect_images(wanted)))
     table = summary.rows(entries, images)
     summary.print_table(table, wall, sys.stdout)
     shares = summary.fleet_shares(table, images)
@@ -76,6 +83,7 @@ def run(
     if report_path is not None or html_dir is not None:
         data = summary.report(table, shares, wall)
         publish.annotate(data, sent)
+        remote.annotate(data, entries, home)
         write_reports(data, report_path, html_dir, history_dir)
     built_ok = all(entry.status in (BUILT, UP_TO_DATE) for entry in entries)
     return 0 if built_ok and not any(item.error for item in sent) else 1

@@ -33,16 +33,19 @@ from buildahpy.api.recipe import Recipe
 from buildahpy.build.context import BuildResult
 from buildahpy.errors import BuildahpyError, stderr_tail
 from buildahpy.fleet.graph import Node
-from buildahpy.fleet.jobs import Decision
+from buildahpy.fleet.jobs import Decision, Waiting
 from buildahpy.fleet.worker import Job, Outcome, build_in_child, run_job, unexpected_error
 from buildahpy.log import get_logger
 
 PENDING, QUEUED, RUNNING = "pending", "queued", "running"
+WAITING = "waiting"  # for a base another shard builds to appear in the registry
 BUILT, UP_TO_DATE, FAILED, SKIPPED = "built", "up-to-date", "failed", "skipped"
 FINAL = (BUILT, UP_TO_DATE, FAILED, SKIPPED)
+REGISTRY = "registry"  # an up-to-date image's source when it is only in the registry
 # How long a worker gets to clean up after SIGTERM (it stops its dnf first, which gets 20 s).
 _STOP_GRACE_SECONDS = 60.0
 _POLL_SECONDS = 0.05
+_REGISTRY_POLL_SECONDS = 2.0
 
 
 @attrs.define
@@ -57,6 +60,9 @@ class Entry:
     seconds: float = 0.0
     started: float = 0.0
     warnings: tuple[str, ...] = ()  # undo steps that failed after the error
+    source: str = ""  # REGISTRY: up to date there (remote.py)
+    deadline: float = 0.0  # WAITING: when to give up
+    polled: float = 0.0  # WAITING: when the registry was last asked
 
     @property
     def name(self) -> str:
@@ -68,7 +74,7 @@ class Executor(Protocol):
 
     def start(self, name: str, job: Job) -> None: ...
     def running(self) -> list[str]: ...
-    def wait(self) -> list[tuple[str, Outcome]]: ...
+    def wait(self, timeout: float | None = None) -> list[tuple[str, Outcome]]: ...
     def stop(self) -> None: ...
 
 
@@ -87,7 +93,7 @@ class InlineExecutor:
     def running(self) -> list[str]:
         return [name for name, _ in self.done]
 
-    def wait(self) -> list[tuple[str, Outcome]]:
+    def wait(self, timeout: float | None = None) -> list[tuple[str, Outcome]]:
         done, self.done = self.done, []
         return done
 
@@ -131,9 +137,11 @@ class ForkExecutor:
     def running(self) -> list[str]:
         return list(self.pids)
 
-    def wait(self) -> list[tuple[str, Outcome]]:
-        """Block until at least one build has exited; return the outcomes of those that did."""
-        while self.pids:
+    def wait(self, timeout: float | None = None) -> list[tuple[str, Outcome]]:
+        """Block until at least one build has exited (or ``timeout`` seconds have passed);
+        return the outcomes of those that did."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.pids and (deadline is None or time.monotonic() < deadline):
             done = [(name, status) for name, status in self.reap() if status is not None]
             if done:
                 return [(name, self.collect(name, status)) for name, status in done]
@@ -197,9 +205,14 @@ def schedule(
         while True:
             decide_ready(entries, preparer, reporter)
             start_queued(entries, executor, reporter)
+            waiting = any(entry.status == WAITING for entry in entries.values())
             if not executor.running():
-                break
-            for name, outcome in executor.wait():
+                if not waiting:
+                    break
+                time.sleep(_REGISTRY_POLL_SECONDS)
+                continue
+            done = executor.wait(_REGISTRY_POLL_SECONDS) if waiting else executor.wait()
+            for name, outcome in done:
                 finish(entries[name], outcome, reporter)
     except BaseException:
         executor.stop()
@@ -213,7 +226,8 @@ def schedule(
 def decide_ready(entries: dict[str, Entry], preparer: Decider, reporter: Reporter) -> None:
     """Settle every pending entry whose base is settled: skipped, up to date, or queued."""
     for entry in entries.values():
-        if entry.status != PENDING:
+        due = entry.status == WAITING and time.monotonic() >= entry.polled + _REGISTRY_POLL_SECONDS
+        if entry.status != PENDING and not due:
             continue
         base = entries.get(entry.node.base_recipe or "")
         if base is not None and base.status in (FAILED, SKIPPED):
@@ -235,11 +249,32 @@ def decide_ready(entries: dict[str, Entry], preparer: Decider, reporter: Reporte
             fail(entry, unexpected_error(exc, "prepare"), reporter)
             continue
         entry.inputs = decision.inputs
-        if decision.up_to_date is not None:
+        if decision.wait is not None:
+            wait_for(entry, decision.wait, reporter)
+        elif decision.up_to_date is not None:
             entry.status, entry.image_id = UP_TO_DATE, decision.up_to_date.id
+            entry.source = REGISTRY if decision.remote else ""
+            if entry.started:  # how long it waited for another shard
+                entry.seconds = round(time.monotonic() - entry.started, 1)
             reporter.finished(entry)
         else:
             entry.status, entry.job = QUEUED, decision.job
+
+
+def wait_for(entry: Entry, waiting: Waiting, reporter: Reporter) -> None:
+    """Another shard builds this base: ask the registry again later, until the deadline."""
+    now = time.monotonic()
+    if entry.status != WAITING:
+        entry.status, entry.deadline, entry.started = WAITING, now + waiting.seconds, now
+        get_logger().info("waiting for base", recipe=entry.name, image=waiting.reference)
+    elif now >= entry.deadline:
+        fail(
+            entry,
+            f"{waiting.reference} has no image with inputs {(entry.inputs or '')[:12]} after "
+            f"{waiting.seconds:.0f} s; {waiting.owner} builds it (did it fail?)",
+            reporter,
+        )
+    entry.polled = now
 
 
 def start_queued(entries: dict[str, Entry], executor: Executor, reporter: Reporter) -> None:

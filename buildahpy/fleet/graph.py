@@ -109,3 +109,36 @@ def shard_of(name: str, count: int) -> int:
 
 def in_shard(recipes: Sequence[Recipe], index: int, count: int) -> list[Recipe]:
     return [entry for entry in recipes if shard_of(entry.name, count) == index]
+
+
+def shard_closure(
+    recipes: Sequence[Recipe], wanted: Sequence[Recipe], index: int, count: int
+) -> list[Node]:
+    """Slice ``index``'s recipes with their bases, and every base of the whole selection that
+    hashes to this slice (role ``base``): a fleet sharing a registry builds each base in the
+    shard it belongs to, even when no recipe of that shard needs it."""
+    mine = in_shard(wanted, index, count)
+    owned = [
+        node.recipe
+        for node in closure(recipes, wanted)
+        if node.role == BASE and shard_of(node.name, count) == index
+    ]
+    targets = {entry.name for entry in mine}
+    nodes = closure(recipes, [*mine, *owned])
+    return [node if node.name in targets else attrs.evolve(node, role=BASE) for node in nodes]
+
+
+def nodes_for(
+    recipes: Sequence[Recipe],
+    wanted: Sequence[Recipe],
+    shard: tuple[int, int] | None,
+    *,
+    shared: bool,
+) -> list[Node]:
+    """What a run builds: the wanted recipes (a shard's slice of them) and their bases; with
+    ``shared`` (the shards share a registry) the bases a shard owns rather than all it needs."""
+    if shard is None:
+        return closure(recipes, wanted)
+    if shared:
+        return shard_closure(recipes, wanted, *shard)
+    return closure(recipes, in_shard(wanted, *shard))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -30,6 +31,9 @@ from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.labels import LABEL_INPUTS, LABEL_PACKAGES
 from buildahpy.plan.plan import Options, make_plan, repos_of, target_of
 from buildahpy.plan.repos import RepoFile, dnf_vars, enabled_repos
+
+if TYPE_CHECKING:
+    from buildahpy.fleet.remote import Remote
 
 
 @attrs.frozen
@@ -71,6 +75,16 @@ class Settings:
     cache: bool = True
     cache_dir: Path | None = None
     verbose: bool = False
+    base_timeout: float = 1800.0  # how long to wait for a base another shard builds
+
+
+@attrs.frozen
+class Waiting:
+    """A base another shard builds: ask the registry again until it has the image."""
+
+    reference: str
+    seconds: float
+    owner: str  # who builds it, for the error after ``seconds``
 
 
 @attrs.frozen
@@ -78,6 +92,8 @@ class Decision:
     up_to_date: LocalImage | None = None
     job: Job | None = None
     inputs: str | None = None
+    remote: bool = False  # up_to_date is in the registry, not on this machine
+    wait: Waiting | None = None
 
 
 class Preparer:
@@ -90,9 +106,10 @@ class Preparer:
         flavour: str,
         settings: Settings,
         existing: Mapping[str, LocalImage],
+        remote: Remote | None = None,
     ) -> None:
         self.options, self.host, self.flavour = options, host, flavour
-        self.settings, self.existing = settings, existing
+        self.settings, self.existing, self.remote = settings, existing, remote
         # by release and the .repo files read (host, --repo-file or a family's preset)
         self._revisions: dict[tuple[str, tuple[RepoFile, ...]], dict[str, str | None]] = {}
         self._snapshots: dict[tuple[str, tuple[RepoFile, ...]], cache.Snapshot | None] = {}
@@ -125,13 +142,18 @@ class Preparer:
         static = inputs.recipe_inputs(recipe, self.options, self.host, self.flavour)
         digest = inputs.inputs_digest(static, base_id, revisions)
         current = self.existing.get(recipe.tag)
-        if (
-            digest is not None
-            and not (self.settings.rebuild and node.role == TARGET)
-            and current is not None
-            and current.labels.get(LABEL_INPUTS) == digest
-        ):
+        checked = digest is not None and not (self.settings.rebuild and node.role == TARGET)
+        if checked and current is not None and current.labels.get(LABEL_INPUTS) == digest:
             return Decision(up_to_date=current, inputs=digest)
+        if checked and digest is not None and self.remote is not None:
+            owned = self.remote.owns(recipe.name)  # else asked again each time it is polled
+            published = self.remote.published(recipe, digest, again=not owned)
+            if published is not None:
+                return Decision(up_to_date=published, inputs=digest, remote=True)
+            if not owned:
+                return Decision(wait=self.remote.waiting(recipe), inputs=digest)
+        if base_id is not None and self.remote is not None:
+            self.remote.fetch(base_id)  # a base only the registry has so far
         extras = Extras(
             base_image=base_id,
             inputs=digest or "",

@@ -15,10 +15,10 @@ from typing import Any, TextIO
 import attrs
 
 from buildahpy.errors import CommandError, PreflightError, stderr_tail
-from buildahpy.fleet.fleet import BUILT, UP_TO_DATE, Entry
+from buildahpy.fleet.fleet import BUILT, REGISTRY, UP_TO_DATE, Entry
 from buildahpy.host import buildah
 from buildahpy.log import step
-from buildahpy.plan.publish import Publish, destinations
+from buildahpy.plan.publish import Publish, destinations, home
 
 
 @attrs.frozen
@@ -30,26 +30,30 @@ class Sent:
     error: str = ""
 
 
-def publish(entries: Sequence[Entry], settings: Publish) -> list[Sent]:
+def publish(entries: Sequence[Entry], settings: Publish, *, home_done: bool = False) -> list[Sent]:
+    """Every image that is on this machine to its destinations; with ``home_done`` not to the
+    fleet's home, where fleet/remote.py pushed it as it was built."""
     sent: list[Sent] = []
     if not settings.wanted:
         return sent
-    options = {"authfile": settings.authfile, "tls_verify": settings.tls_verify}
-    options["creds"] = settings.creds
-    with tempfile.TemporaryDirectory(prefix="buildahpy-push-") as scratch:
-        for entry in entries:
-            if entry.status not in (BUILT, UP_TO_DATE):
-                continue
-            tag = entry.node.recipe.tag
-            for dest in destinations(settings, entry.name, up_to_date=entry.status == UP_TO_DATE):
-                sent.append(_send(entry.name, tag, dest, Path(scratch) / "digest", options))
+    for entry in entries:
+        if entry.status not in (BUILT, UP_TO_DATE) or entry.source == REGISTRY:
+            continue  # only in the registry: nothing here to send
+        recipe = entry.node.recipe
+        skip = home(settings, recipe.name, recipe.tag) if home_done else ""
+        up_to_date = entry.status == UP_TO_DATE
+        for dest in destinations(settings, entry.name, up_to_date=up_to_date, skip=skip):
+            sent.append(send(entry.name, recipe.tag, dest, settings))
     return sent
 
 
-def _send(recipe: str, tag: str, dest: str, digestfile: Path, options: dict[str, Any]) -> Sent:
-    with step("push", image=tag, destination=dest):
+def send(recipe: str, tag: str, dest: str, settings: Publish) -> Sent:
+    with (
+        step("push", image=tag, destination=dest),
+        tempfile.TemporaryDirectory(prefix="buildahpy-push-") as scratch,
+    ):
         try:
-            digest = buildah.push(tag, dest, digestfile, **options)
+            digest = buildah.push(tag, dest, Path(scratch) / "digest", **settings.options)
         except (CommandError, PreflightError, OSError) as exc:
             cause = stderr_tail(exc.stderr, lines=1) if isinstance(exc, CommandError) else str(exc)
             error = f"cannot push {tag} to {dest}: {cause}"

@@ -63,10 +63,10 @@ def print_table(table: Sequence[Row], wall_seconds: float, out: TextIO) -> None:
             (
                 entry.name,
                 entry.node.recipe.tag,
-                entry.status,
+                f"{entry.status} ({entry.source})" if entry.source else entry.status,
                 entry.node.role,
                 entry.image_id[:12] if row.ok else "-",
-                human_size(row.size) if row.ok else "-",
+                human_size(row.size) if row.ok and (row.size or not entry.source) else "-",
                 str(len(row.packages)) if row.ok else "-",
                 f"{entry.seconds:.1f}",
             )

@@ -1,5 +1,7 @@
 """Where built images go after the run: --output (an OCI layout, an OCI or docker archive) and
---push (a registry), with ``{recipe}`` in a destination standing for the recipe's name.
+--push (a registry), with ``{recipe}`` in a destination standing for the recipe's name; and the
+fleet's home in a registry (--registry PREFIX, else the first --push destination), where a run
+also looks for images that are already up to date.
 
 Pure: checks and expands destinations; host/buildah.py pushes. Not part of Options, so where an
 image is sent never changes its inputs digest.
@@ -26,10 +28,16 @@ class Publish:
     authfile: str = ""
     tls_verify: bool | None = None
     creds: str = ""
+    registry: str = ""  # PREFIX: the fleet's images are PREFIX/<recipe>:<tag>
 
     @property
     def wanted(self) -> bool:
-        return bool(self.outputs or self.push)
+        return bool(self.outputs or self.push or self.registry)
+
+    @property
+    def options(self) -> dict[str, str | bool | None]:
+        """What buildah push, buildah pull and skopeo inspect are given to reach the registry."""
+        return {"authfile": self.authfile, "tls_verify": self.tls_verify, "creds": self.creds}
 
 
 def check_output(text: str) -> str:
@@ -50,6 +58,24 @@ def check_push(text: str) -> str:
     return f"docker://{reference}"
 
 
+def check_registry(text: str) -> str:
+    """HOST[:PORT][/PATH], under which each image is <recipe>:<tag>."""
+    prefix = text.removeprefix("docker://").rstrip("/")
+    tagged = TEMPLATE in prefix or re.search(r"/[^/]*:", prefix) or "@" in prefix
+    other = re.match(r"[a-z-]+:(?!\d)", prefix)  # another transport, not HOST:PORT
+    if not prefix or tagged or other or "://" in prefix or prefix.startswith("/"):
+        raise UsageError(f"--registry {text}: expected HOST[:PORT][/PATH], without name or tag")
+    return prefix
+
+
+def home(publish: Publish, recipe: str, tag: str) -> str:
+    """Where the fleet keeps an image: PREFIX/<recipe>:<tag's tag> under --registry, else the
+    first --push destination; "" when neither is given."""
+    if publish.registry:
+        return f"docker://{publish.registry}/{recipe}:{tag.rsplit(':', 1)[-1]}"
+    return expand(publish.push[0], recipe) if publish.push else ""
+
+
 def check_templates(publish: Publish, recipes: Sequence[str]) -> None:
     """Two images of the run must not go to one destination."""
     if len(recipes) < 2:
@@ -63,13 +89,13 @@ def expand(dest: str, recipe: str) -> str:
     return dest.replace(TEMPLATE, recipe)
 
 
-def destinations(publish: Publish, recipe: str, *, up_to_date: bool) -> list[str]:
+def destinations(publish: Publish, recipe: str, *, up_to_date: bool, skip: str = "") -> list[str]:
     """Where one image goes: every output, and the registry unless it was up to date and
-    --push-all was not given."""
+    --push-all was not given; never ``skip`` (the home, pushed as soon as the image is built)."""
     found = [expand(dest, recipe) for dest in publish.outputs]
     if not up_to_date or publish.push_all:
         found += [expand(dest, recipe) for dest in publish.push]
-    return found
+    return [dest for dest in found if dest != skip]
 
 
 NOTHING = Publish()  # a run that sends its images nowhere
