@@ -28,6 +28,7 @@ import os
 import random
 import re
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,9 +149,21 @@ class _Sink:
         self.raw.close()
 
 
+def _decompress(path: Path) -> bytes:
+    """createrepo_c >= 1.0 (Debian 13, sid) writes zstd, older ones gzip."""
+    if path.suffix == ".gz":
+        return gzip.decompress(path.read_bytes())
+    try:
+        from compression import zstd  # type: ignore[import-not-found]  # Python >= 3.14
+
+        return bytes(zstd.decompress(path.read_bytes()))
+    except ImportError:
+        return subprocess.run(["zstd", "-dc", str(path)], capture_output=True, check=True).stdout
+
+
 def _fixture_blocks(fixture: Path, kind: str) -> list[str]:
-    found = list((fixture / "repodata").glob(f"*-{kind}.xml.gz"))
-    text = gzip.decompress(found[0].read_bytes()).decode()
+    (found,) = (fixture / "repodata").glob(f"*-{kind}.xml.*")
+    text = _decompress(found).decode()
     return re.findall(r"<package[ >].*?</package>\n", text, re.S)
 
 
