@@ -291,10 +291,13 @@ def test_dnf5_gets_the_build_cachedir_as_an_option() -> None:
     assert "--setopt=keepcache=True" in argv and "--setopt=metadata_expire=-1" in argv
 
 
-def test_makecache_checks_every_repository_whatever_its_age() -> None:
+def test_makecache_checks_every_repository_whatever_its_age_and_finishes_the_solv_files() -> None:
+    """One dnf run fetches and queries a file's providers (libsolv then writes the file provides
+    into the .solv files, once, before the snapshot is frozen): never a bare makecache."""
     for flavour in (dnf.DNF4, dnf.DNF5):
         argv = dnf.makecache_argv(plan(flavour, "/c/staging"), "/scratch")
-        assert argv[-2:] == ["--setopt=metadata_expire=0", "makecache"]
+        assert argv[-3:] == ["--setopt=metadata_expire=0", "repoquery", "--whatprovides=/bin/sh"]
+        assert "makecache" not in argv
         assert [a for a in argv if a.startswith("--setopt=metadata_expire")] == [
             "--setopt=metadata_expire=0"
         ]

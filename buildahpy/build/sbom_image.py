@@ -11,8 +11,8 @@ import tempfile
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from buildahpy.build import sbom, sbom_spdx
 from buildahpy.build.context import Context
 from buildahpy.errors import BuildahpyError, BuildError, CommandError
 from buildahpy.host import buildah, rpmdb
@@ -26,8 +26,17 @@ from buildahpy.plan.packages import RELEASE_FILES
 FORMATS = ("cyclonedx", "spdx")
 _RPMDBS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
 
+if TYPE_CHECKING:
+    from buildahpy.build import sbom
+
+# sbom and sbom_spdx are imported where a document is written, not with this module: their
+# libraries (cyclonedx, spdx_tools, license_expression) take ~0.9 s to import, which every build
+# paid at start-up, most of them writing no SBOM at all.
+
 
 def _subject(ctx: Context, image_id: str = "") -> sbom.Subject:
+    from buildahpy.build import sbom
+
     base = ctx.recipe.base or ("" if ctx.plan.base_image == "scratch" else ctx.plan.base_image)
     return sbom.Subject(
         tag=ctx.plan.tag,
@@ -45,6 +54,8 @@ def write_sbom_in_image(ctx: Context) -> None:
     image's id, which the document says)."""
     if not ctx.recipe.sbom_in_image:
         return
+    from buildahpy.build import sbom
+
     document = sbom.cyclonedx(_subject(ctx), ctx.rpmdb)
     ctx.rootfs.mkdir(str(Path(sbom.IN_IMAGE_PATH).parent), 0o755)
     ctx.rootfs.write_bytes(sbom.IN_IMAGE_PATH, document.encode())
@@ -55,6 +66,8 @@ def write_sboms(ctx: Context) -> None:
     directory = ctx.options.sbom_dir
     if directory is None:
         return
+    from buildahpy.build import sbom, sbom_spdx
+
     with step("sbom"):
         subject = _subject(ctx, ctx.image_id)
         directory.mkdir(parents=True, exist_ok=True)
@@ -98,6 +111,8 @@ def image_sbom(image: str, fmt: str) -> str:
         target = target_of(root, image)
         home = stack.enter_context(tempfile.TemporaryDirectory(prefix="buildahpy-sbom-"))
         packages = rpmdb.query(str(root.path), dbpath, base_env({"HOME": home}))
+    from buildahpy.build import sbom, sbom_spdx
+
     subject = sbom.Subject(
         tag=image,
         target=target,

@@ -3,7 +3,9 @@
 Layout under the cache root (``--cache-dir``, ``$BUILDAHPY_CACHE_DIR``, /var/cache/buildahpy):
 
     <flavour>/meta/<key>/     a metadata snapshot: a dnf cachedir without packages, made once per
-                              repository revision by ``dnf makecache`` and never changed after
+                              repository revision by one dnf run that fetches the metadata and
+                              queries it once, so that libsolv's .solv files are final (see
+                              Dnf.makecache_argv), and never changed after
     <flavour>/pool/<repo>/packages/*.rpm   every package a successful build downloaded
     <flavour>/work/<build>/   one build's own dnf cachedir; removed when the build ends
     <flavour>/tmp/            snapshots being made
@@ -92,7 +94,8 @@ def find_snapshot(root: Path, key: str) -> Snapshot | None:
 
 
 def make_snapshot(root: Path, key: str, fill: Callable[[Path], None]) -> Snapshot:
-    """Run ``fill(staging_dir)`` (dnf makecache) and publish the result under meta/<key>.
+    """Run ``fill(staging_dir)`` (dnf fetches and finishes the metadata) and publish the
+    result under meta/<key>.
 
     The rename is atomic; when another run published the same key first, its snapshot is used
     and ours is dropped.
