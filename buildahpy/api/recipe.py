@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from buildahpy.api.imports import RECIPE_MODULE_PREFIX, fresh_imports, own_file
-from buildahpy.api.options import Minimize
+from buildahpy.api.options import Minimize, parse_arches
 from buildahpy.errors import BuildahpyError, RecipeError
 
 # The reference grammar of containers/image (docker/distribution "reference"), lower-case name,
@@ -64,6 +64,9 @@ class Recipe:
     release_package: bool = True  # add the target's release package when there is no os-release
     sbom_in_image: bool = False  # a CycloneDX SBOM under /root/buildinfo/content_manifests
     version: str | None = None  # the org.opencontainers.image.version label
+    # the architectures to build for (plan/arches.py); () the host's. Out of repr: each
+    # architecture's image has inputs of its own (inputs.py), whatever else is in the list
+    arches: tuple[str, ...] = attrs.field(default=(), repr=False)
 
     @property
     def location(self) -> str:
@@ -89,6 +92,7 @@ def recipe(
     release_package: bool = True,
     sbom_in_image: bool = False,
     version: str | None = None,
+    arches: str | Sequence[str] = (),
 ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
     """Register the decorated function as a recipe building the image ``tag``.
 
@@ -97,6 +101,8 @@ def recipe(
     ``release_package=False``: an image without /etc/os-release stays without one.
     ``sbom_in_image``: put a CycloneDX SBOM at /root/buildinfo/content_manifests in the image.
     ``version``: the image's org.opencontainers.image.version label.
+    ``arches``: build for these architectures (``"x86_64,aarch64"`` or a list), one image each
+    under the tag as a manifest list.
     """
     normalised = normalise_tag(tag)
     skip_checks = skipped_checks(checks)
@@ -107,6 +113,7 @@ def recipe(
         raise RecipeError(f"version= must be a non-empty string: {version!r}")
     try:
         minimize = Minimize.from_options(alternatives, prefer, langs, prune)
+        targets = parse_arches(arches) if arches else ()
     except ValueError as exc:
         raise RecipeError(str(exc)) from None
 
@@ -133,6 +140,7 @@ def recipe(
             release_package=bool(release_package),
             sbom_in_image=bool(sbom_in_image),
             version=version,
+            arches=targets,
         )
         setattr(func, _RECIPE_ATTR, entry)  # so another recipe can name it as its base
         if _collected is not None:

@@ -36,6 +36,8 @@ class BuildResult:
     packages: tuple[str, ...]
     seconds: float
     report: sizes.SizeReport | None = None
+    # a multi-arch recipe's images, (arch, image id); image_id is then its manifest list's
+    arches: tuple[tuple[str, str], ...] = ()
 
 
 @attrs.frozen

@@ -72,4 +72,10 @@ def destinations(publish: Publish, recipe: str, *, up_to_date: bool) -> list[str
     return found
 
 
+def holds_lists(dest: str) -> bool:
+    """Whether a destination can hold a manifest list with its images (a registry, an OCI
+    layout or archive); a docker archive holds single images only."""
+    return not dest.startswith("docker-archive:")
+
+
 NOTHING = Publish()  # a run that sends its images nowhere
