@@ -410,6 +410,24 @@ def identity(variant_id: str, variant: str) -> Pkg:
                provides=(f"fedora-release-identity = {FEDORA_VERSION}-{RELEASE}",),
                conflicts=("fedora-release-identity",))
 
+# arch-probe's %post runs the image's own busybox (as sh): a scriptlet of the image's
+# architecture, run through qemu-user in another architecture's image.
+PROBE = Pkg(
+    "arch-probe",
+    "Fixture whose %post runs a binary of its architecture",
+    "MIT",
+    NOWHERE,
+    version="1.0",
+    links=(("/usr/libexec/arch-probe/sh", "/usr/sbin/busybox"),),
+    dirs=("/usr/share/arch-probe",),
+    requires=("busybox",),
+    requires_pre=("busybox",),
+    post=(
+        "/usr/libexec/arch-probe/sh",
+        "/usr/sbin/busybox uname -m > /usr/share/arch-probe/machine\n",
+    ),
+)
+
 # As in Fedora: glibc Requires(pre) basesystem -> setup, filesystem; setup Requires
 # system-release, which fedora-release-common provides, its os-release from an identity package.
 PACKAGES = (
@@ -498,6 +516,7 @@ PACKAGES = (
     Pkg("broken-scriptlet", "Fixture whose %pre scriptlet fails", "MIT", NOWHERE, version="1.0",
         noarch=True, content=(("/usr/share/broken-scriptlet/README", "%pre exits 1\n"),),
         requires_pre=("/bin/sh",), pre="exit 1\n"),
+    PROBE,
     Pkg("needs-missing", "Fixture with an unsatisfiable dependency", "MIT", NOWHERE, version="1.0",
         noarch=True, content=(("/usr/share/needs-missing/README", "see Requires\n"),),
         requires=("does-not-exist-anywhere",)),
@@ -800,21 +819,13 @@ def build_repo(outdir: Path, deb_cache: Path | None = None) -> Path:
 # Debian's packages of that architecture; the noarch ones come from the host's repository,
 # given beside it. arch-probe's %post runs a binary of that architecture (busybox, as sh).
 FOREIGN = {"aarch64": ("arm64", "aarch64-linux-gnu")}
-FOREIGN_PACKAGES = ("filesystem", "glibc", "glibc-common", "glibc-minimal-langpack", "busybox")
-PROBE = Pkg(
+FOREIGN_PACKAGES = (
+    "filesystem",
+    "glibc",
+    "glibc-common",
+    "glibc-minimal-langpack",
+    "busybox",
     "arch-probe",
-    "Fixture whose %post runs a binary of its architecture",
-    "MIT",
-    NOWHERE,
-    version="1.0",
-    links=(("/usr/libexec/arch-probe/sh", "/usr/sbin/busybox"),),
-    dirs=("/usr/share/arch-probe",),
-    requires=("busybox",),
-    requires_pre=("busybox",),
-    post=(
-        "/usr/libexec/arch-probe/sh",
-        "/usr/sbin/busybox uname -m > /usr/share/arch-probe/machine\n",
-    ),
 )
 
 
@@ -848,7 +859,7 @@ def build_foreign_repo(outdir: Path, arch: str, deb_cache: Path | None = None) -
             ctx = Ctx(host, cache, Path(tmp), deb_arch=f":{deb_arch}")
             ctx.fetch(["libc6", "libc-bin", "busybox-static"])
             chosen = [pkg for pkg in PACKAGES if pkg.name in FOREIGN_PACKAGES]
-            staged = [stage(pkg, ctx) for pkg in [*chosen, PROBE]]
+            staged = [stage(pkg, ctx) for pkg in chosen]
             close_libraries(staged, ctx)
             check_interpreters(staged)
             say(f"building {len(staged)} {arch} rpms")
