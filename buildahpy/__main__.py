@@ -246,9 +246,9 @@ def run(args: argparse.Namespace) -> int:
         target_of(entry, options, host)
         repos_of(entry, options, host)
     preflight.check_host()
-    binfmt.check_foreign(
-        {a for r in recipes for a in arches.build_arches(options.arches, r.arches)}
-    )
+    wanted_arches = [arches.build_arches(options.arches, r.arches) for r in recipes]
+    arches.check_supported(wanted_arches, locked=args.locked, reproduce=args.check_reproducible)
+    binfmt.check_foreign({arch for each in wanted_arches for arch in each})
     command, flavour = dnf.find_dnf(args.dnf_flavour)
     options = attrs.evolve(options, dnf_command=command)
     gc.collect_before_build()

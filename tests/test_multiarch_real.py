@@ -68,8 +68,14 @@ def platforms(listed: dict) -> list[tuple[str, str]]:
 
 def test_one_recipe_two_architectures_under_one_tag(multi: tuple[Builder, Path]) -> None:
     builder, repo = multi
-    result = build(builder, repo, "multi.py", RECIPE)
+    sboms = builder.tmp_path / "sbom"
+    result = build(builder, repo, "multi.py", RECIPE, "--sbom", str(sboms))
     assert result.returncode == 0, result.stderr
+    for arch in ("x86_64", "aarch64"):  # one pair per architecture, each of its own packages
+        cdx = json.loads((sboms / f"multi.{arch}.cdx.json").read_text())
+        names = {c["name"]: c for c in cdx["components"] if c.get("type") == "library"}
+        assert f"arch={arch}" in names["busybox"]["purl"], names["busybox"]
+        assert (sboms / f"multi.{arch}.spdx.json").is_file()
     listed = json.loads(builder.tool("buildah", "manifest", "inspect", TAG))
     assert platforms(listed) == [("amd64", ""), ("arm64", "v8")]
     for arch, (oci, variant) in (("x86_64", ("amd64", "")), ("aarch64", ("arm64", "v8"))):
@@ -88,7 +94,7 @@ def test_one_recipe_two_architectures_under_one_tag(multi: tuple[Builder, Path])
         assert ran.stdout.strip() == arch, ran.stderr
     # each architecture's size report names it
     assert f"{TAG} (aarch64):" in result.stderr and f"{TAG} (x86_64):" in result.stderr
-    again = build(builder, repo, "multi.py", RECIPE)
+    again = build(builder, repo, "multi.py", RECIPE, "--sbom", str(sboms))
     assert again.returncode == 0, again.stderr
     assert "up-to-date" in again.stdout
     assert json.loads(builder.tool("buildah", "manifest", "inspect", TAG)) == listed

@@ -55,3 +55,14 @@ def binfmt_entry(arch: str) -> str:
 
 def foreign(arches: Iterable[str]) -> list[str]:
     return [arch for arch in arches if arch != host_arch()]
+
+
+def check_supported(
+    per_recipe: Iterable[tuple[str, ...]], *, locked: bool, reproduce: bool
+) -> None:
+    """What multi-arch builds do not do yet, as a usage error before anything is created."""
+    if not any(len(chosen) > 1 for chosen in per_recipe):
+        return
+    for asked, flag in ((locked, "--locked"), (reproduce, "--check-reproducible")):
+        if asked:
+            raise UsageError(f"{flag} builds one architecture: not with a multi-arch recipe")
