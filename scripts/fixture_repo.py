@@ -410,20 +410,23 @@ def identity(variant_id: str, variant: str) -> Pkg:
                provides=(f"fedora-release-identity = {FEDORA_VERSION}-{RELEASE}",),
                conflicts=("fedora-release-identity",))
 
-# arch-probe's %post runs the image's own busybox (as sh): a scriptlet of the image's
-# architecture, run through qemu-user in another architecture's image.
+# arch-probe's %post runs the image's own busybox as sh (busybox runs the applet its name
+# says): a scriptlet of the image's architecture, run through qemu-user in another
+# architecture's image. The interpreter is in a bin directory: rpm >= 4.19 makes it a Requires,
+# which dnf >= 4.19 resolves from primary.xml alone (no filelists), and primary lists only
+# */bin/* and /etc files.
 PROBE = Pkg(
     "arch-probe",
     "Fixture whose %post runs a binary of its architecture",
     "MIT",
     NOWHERE,
     version="1.0",
-    links=(("/usr/libexec/arch-probe/sh", "/usr/sbin/busybox"),),
+    links=(("/usr/libexec/arch-probe/bin/sh", "/usr/sbin/busybox"),),
     dirs=("/usr/share/arch-probe",),
     requires=("busybox",),
     requires_pre=("busybox",),
     post=(
-        "/usr/libexec/arch-probe/sh",
+        "/usr/libexec/arch-probe/bin/sh",
         "/usr/sbin/busybox uname -m > /usr/share/arch-probe/machine\n",
     ),
 )
