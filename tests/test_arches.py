@@ -160,6 +160,9 @@ def test_manifest_platforms_read_from_inspect() -> None:
         ]
     }
     assert manifest.platforms(listed) == [("amd64", ""), ("arm64", "v8")]
+    listed["manifests"][0]["digest"], listed["manifests"][1]["digest"] = "sha256:b", "sha256:a"
+    assert manifest.digests(listed) == ["sha256:a", "sha256:b"]
+    assert manifest.digests(None) == []
 
 
 def test_each_arch_is_an_image_of_its_own_and_the_host_build_keeps_its_name(

@@ -100,6 +100,39 @@ def test_one_recipe_two_architectures_under_one_tag(multi: tuple[Builder, Path])
     assert json.loads(builder.tool("buildah", "manifest", "inspect", TAG)) == listed
 
 
+BASED = """\
+from buildahpy import recipe
+
+
+@recipe("localhost/multi-base", arches="x86_64,aarch64")
+def multi_base(image):
+    image.install("busybox", "glibc-minimal-langpack")
+    image.write_file("/etc/base-of", image.run(["/usr/sbin/busybox", "uname", "-m"]))
+
+
+@recipe("localhost/multi-app", arches="x86_64,aarch64", base=multi_base)
+def multi_app(image):
+    image.install("arch-probe")
+"""
+
+
+def test_each_architecture_builds_on_the_base_of_its_architecture(
+    multi: tuple[Builder, Path],
+) -> None:
+    builder, repo = multi
+    result = build(builder, repo, "based.py", BASED)
+    assert result.returncode == 0, result.stderr
+    for arch in ("x86_64", "aarch64"):
+        base_id = builder.image_id(f"localhost/multi-base:latest-{arch}")
+        assert base_id is not None
+        with builder.mounted(f"localhost/multi-app:latest-{arch}") as root:
+            assert (root / "etc/base-of").read_text().strip() == arch  # the base's file
+            assert (root / "usr/share/arch-probe/machine").read_text().strip() == arch
+            db = "--dbpath=/usr/lib/sysimage/rpm"
+            out = builder.tool("rpm", f"--root={root}", db, "-qa", "--qf=%{NAME}.%{ARCH}\\n")
+            assert f"busybox.{arch}" in out.split() and f"arch-probe.{arch}" in out.split()
+
+
 def test_a_failure_on_one_architecture_leaves_the_tag(multi: tuple[Builder, Path]) -> None:
     builder, repo = multi
     assert build(builder, repo, "multi.py", RECIPE).returncode == 0

@@ -184,8 +184,9 @@ class Preparer:
             digests.append(digest)
         known = None if None in digests else hashlib.sha256(repr(digests).encode()).hexdigest()
         listed = manifest.inspect(recipe.tag)
-        wanted = sorted(arches.oci_platform(arch) for arch in targets)
-        if all(p.reuse for p in parts) and listed and sorted(manifest.platforms(listed)) == wanted:
+        fresh = all(part.reuse for part in parts) and listed is not None
+        # and the tag is still the list of exactly these images
+        if fresh and manifest.digests(listed) == sorted(existing[tag].digest for tag in named):
             return Decision(up_to_date=existing[named[0]], inputs=known)
         job = Job(recipe.name, self.options, self.host, self.flavour, parts=tuple(parts))
         return Decision(job=job, inputs=known)

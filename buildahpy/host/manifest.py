@@ -46,6 +46,11 @@ def platforms(listed: dict[str, Any]) -> list[tuple[str, str]]:
     return [(str(p.get("architecture", "")), str(p.get("variant", ""))) for p in entries]
 
 
+def digests(listed: dict[str, Any] | None) -> list[str]:
+    """The manifest digests of a list's images, sorted ([] for no list)."""
+    return sorted(str(entry.get("digest", "")) for entry in (listed or {}).get("manifests") or [])
+
+
 def push_all_argv(name: str, destination: str, digestfile: str, **options: Any) -> list[str]:
     """``buildah manifest push --all``: the list and every image in it, with push's options."""
     argv = push_argv(name, destination, digestfile, **options)
