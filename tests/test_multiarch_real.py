@@ -148,7 +148,7 @@ def test_a_failure_on_one_architecture_leaves_the_tag(multi: tuple[Builder, Path
     assert builder.image_id(f"{TAG}-aarch64") == arm_before
     assert builder.image_id(f"{TAG}-x86_64") == amd_before
     names = json.loads(builder.tool("buildah", "images", "--all", "--json"))
-    private = [n for entry in names for n in entry.get("names") or [] if "buildahpy-" in n]
+    private = [n for entry in names for n in entry.get("names") or [] if "buildahpy-multi-" in n]
     assert private == [], private
 
 
