@@ -23,8 +23,8 @@ from buildahpy.build.dryrun import print_plan
 from buildahpy.errors import BuildahpyError, Interrupted, RecipeError, UsageError
 from buildahpy.fleet import driver, graph, reproduce
 from buildahpy.fleet.jobs import Settings
-from buildahpy.host import dnf, preflight
-from buildahpy.plan import publish
+from buildahpy.host import binfmt, dnf, preflight
+from buildahpy.plan import arches, publish
 from buildahpy.plan.distro import HostRelease, read_host_release
 from buildahpy.plan.plan import Options, make_plan, repos_of, target_of
 from buildahpy.plan.repos import REPOS_MODES
@@ -54,6 +54,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--distro", help="target family for every recipe (fedora, centos-stream, rhel ...)"
     )
     parser.add_argument("--releasever", help="target release for every recipe")
+    parser.add_argument(
+        "--arch",
+        default="",
+        metavar="ARCH[,ARCH...]",
+        help="build every recipe for these architectures (x86_64, aarch64 ...): one image each, "
+        "under the tag as a manifest list; foreign ones run through qemu-user (binfmt_misc)",
+    )
     add_repo_args(parser)
     parser.add_argument(
         "--only",
@@ -246,6 +253,7 @@ def run(args: argparse.Namespace) -> int:
         explain=args.explain,
         sbom_dir=args.sbom.resolve() if args.sbom else None,
         locked=args.locked,
+        arches=arches.parse(args.arch) if args.arch else (),
     )
     if args.list:
         for entry in recipes:
@@ -265,6 +273,9 @@ def run(args: argparse.Namespace) -> int:
         target_of(entry, options, host)
         repos_of(entry, options, host)
     preflight.check_host()
+    wanted_arches = [arches.build_arches(options.arches, r.arches) for r in recipes]
+    arches.check_supported(wanted_arches, locked=args.locked, reproduce=args.check_reproducible)
+    binfmt.check_foreign({arch for each in wanted_arches for arch in each})
     command, flavour = dnf.find_dnf(args.dnf_flavour)
     options = attrs.evolve(options, dnf_command=command)
     gc.collect_before_build()

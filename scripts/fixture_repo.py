@@ -144,6 +144,7 @@ class Ctx:
     extracted: dict[str, Path] = dataclasses.field(default_factory=dict)
     aliases: dict[str, str] = dataclasses.field(default_factory=dict)  # "nginx-bin" -> real name
     updated: bool = False
+    deb_arch: str = ""  # another architecture's packages (":arm64"), for a foreign repository
 
     def deb_file(self, name: str) -> Path:
         name = self.aliases.get(name, name)
@@ -156,7 +157,8 @@ class Ctx:
         if not (todo := [n for n in names if not list(self.cache.glob(f"{n}_*.deb"))]):
             return
         say(f"apt-get download {' '.join(todo)}")
-        argv = ["apt-get", "-q", "-o", "APT::Sandbox::User=root", "download", *todo]
+        wanted = [f"{n}{self.deb_arch}" for n in todo]
+        argv = ["apt-get", "-q", "-o", "APT::Sandbox::User=root", "download", *wanted]
         try:
             run(argv, cwd=self.cache)
         except FixtureError:
@@ -264,6 +266,7 @@ class Pkg:
     conflicts: tuple[str, ...] = ()
     attrs: tuple[tuple[str, str], ...] = ()  # path -> "%attr(...)"
     pre: str = ""
+    post: tuple[str, str] = ()  # (interpreter, body) of a %post -p
 
 
 def filler(seed: str, size: int) -> bytes:
@@ -407,6 +410,27 @@ def identity(variant_id: str, variant: str) -> Pkg:
                provides=(f"fedora-release-identity = {FEDORA_VERSION}-{RELEASE}",),
                conflicts=("fedora-release-identity",))
 
+# arch-probe's %post runs the image's own busybox as sh (busybox runs the applet its name
+# says): a scriptlet of the image's architecture, run through qemu-user in another
+# architecture's image. The interpreter is in a bin directory: rpm >= 4.19 makes it a Requires,
+# which dnf >= 4.19 resolves from primary.xml alone (no filelists), and primary lists only
+# */bin/* and /etc files.
+PROBE = Pkg(
+    "arch-probe",
+    "Fixture whose %post runs a binary of its architecture",
+    "MIT",
+    NOWHERE,
+    version="1.0",
+    links=(("/usr/libexec/arch-probe/bin/sh", "/usr/sbin/busybox"),),
+    dirs=("/usr/share/arch-probe",),
+    requires=("busybox",),
+    requires_pre=("busybox",),
+    post=(
+        "/usr/libexec/arch-probe/bin/sh",
+        "/usr/sbin/busybox uname -m > /usr/share/arch-probe/machine\n",
+    ),
+)
+
 # As in Fedora: glibc Requires(pre) basesystem -> setup, filesystem; setup Requires
 # system-release, which fedora-release-common provides, its os-release from an identity package.
 PACKAGES = (
@@ -495,6 +519,7 @@ PACKAGES = (
     Pkg("broken-scriptlet", "Fixture whose %pre scriptlet fails", "MIT", NOWHERE, version="1.0",
         noarch=True, content=(("/usr/share/broken-scriptlet/README", "%pre exits 1\n"),),
         requires_pre=("/bin/sh",), pre="exit 1\n"),
+    PROBE,
     Pkg("needs-missing", "Fixture with an unsatisfiable dependency", "MIT", NOWHERE, version="1.0",
         noarch=True, content=(("/usr/share/needs-missing/README", "see Requires\n"),),
         requires=("does-not-exist-anywhere",)),
@@ -685,9 +710,12 @@ def render_spec(staged: Staged, host: Host, fs_owned: set[str]) -> str:
         f"URL: {pkg.url}",
         "Vendor: Fedora Project",
         "Packager: Fedora Project",
-        f"BuildArch: {'noarch' if pkg.noarch else host.arch}",
         "AutoReqProv: no",
     ]
+    # another architecture's package comes from rpmbuild --target alone: rpmbuild refuses a
+    # BuildArch the build host cannot build for ("No compatible architectures found")
+    if pkg.noarch or host.arch == os.uname().machine:
+        lines.append(f"BuildArch: {'noarch' if pkg.noarch else host.arch}")
     deps = {
         "Requires": [*pkg.requires, *sorted(staged.needs - staged.provides)],
         "Requires(pre)": pkg.requires_pre,
@@ -700,11 +728,14 @@ def render_spec(staged: Staged, host: Host, fs_owned: set[str]) -> str:
     lines += ["", "%install", f"cp -a {shlex.quote(str(staged.root))}/. %{{buildroot}}/", ""]
     if pkg.pre:
         lines += ["%pre", pkg.pre.rstrip("\n"), ""]
+    if pkg.post:
+        lines += [f"%post -p {pkg.post[0]}", pkg.post[1].rstrip("\n"), ""]
     return "\n".join(lines + files_section(staged, fs_owned)) + "\n"
 
 
 def rpmbuild(staged: Staged, ctx: Ctx, fs_owned: set[str]) -> Path:
     name, arch = staged.pkg.name, "noarch" if staged.pkg.noarch else ctx.host.arch
+    target = ["--target", arch] if arch != os.uname().machine and arch != "noarch" else []
     (top := ctx.work / "rpmbuild" / name).mkdir(parents=True)
     (spec := top / f"{name}.spec").write_text(render_spec(staged, ctx.host, fs_owned))
     run(
@@ -718,6 +749,7 @@ def rpmbuild(staged: Staged, ctx: Ctx, fs_owned: set[str]) -> Path:
             f"_rpmdir {ctx.work / 'rpms'}",
             "--define",
             "_buildhost buildahpy-fixture",
+            *target,
             str(spec),
         ],
         home=top,
@@ -786,13 +818,74 @@ def build_repo(outdir: Path, deb_cache: Path | None = None) -> Path:
     return outdir
 
 
+# Another architecture's repository (--foreign aarch64): its arch-specific packages only, from
+# Debian's packages of that architecture; the noarch ones come from the host's repository,
+# given beside it. arch-probe's %post runs a binary of that architecture (busybox, as sh).
+FOREIGN = {"aarch64": ("arm64", "aarch64-linux-gnu")}
+FOREIGN_PACKAGES = (
+    "filesystem",
+    "glibc",
+    "glibc-common",
+    "glibc-minimal-langpack",
+    "busybox",
+    "arch-probe",
+)
+
+
+def foreign_debs(deb_arch: str) -> None:
+    """Debian's packages of ``deb_arch`` become downloadable: dpkg --add-architecture, and an
+    update of the package lists (under /tmp/apt.lock: never two apt-gets at once)."""
+    if deb_arch in run(["dpkg", "--print-foreign-architectures"]).split():
+        return
+    say(f"dpkg --add-architecture {deb_arch}; apt-get update")
+    run(["flock", "/tmp/apt.lock", "dpkg", "--add-architecture", deb_arch])
+    run(["flock", "/tmp/apt.lock", "apt-get", "-q", "update"])
+
+
+def build_foreign_repo(outdir: Path, arch: str, deb_cache: Path | None = None) -> Path:
+    """The repository of ``arch``'s packages in ``outdir`` (its .repo file: fixture-ARCH.repo)."""
+    outdir = outdir.resolve()
+    deb_arch, triplet = FOREIGN[arch]
+    stamp = hashlib.sha256(Path(__file__).read_bytes() + arch.encode()).hexdigest()
+    stamp_file = outdir / ".stamp"
+    repo_text = (
+        f"[fixture-{arch}]\nname=buildahpy fixture {arch}\nbaseurl=file://{outdir}\nenabled=1\n"
+        "gpgcheck=0\nmetadata_expire=never\n"
+    )
+    if not (stamp_file.is_file() and stamp_file.read_text() == stamp):
+        foreign_debs(deb_arch)
+        cache = (deb_cache or outdir.parent / f"debs-cache-{deb_arch}").resolve()
+        cache.mkdir(parents=True, exist_ok=True)
+        os.umask(0o022)
+        with tempfile.TemporaryDirectory(prefix="fixture-repo-") as tmp:
+            host = Host(arch, triplet)
+            ctx = Ctx(host, cache, Path(tmp), deb_arch=f":{deb_arch}")
+            ctx.fetch(["libc6", "libc-bin", "busybox-static"])
+            chosen = [pkg for pkg in PACKAGES if pkg.name in FOREIGN_PACKAGES]
+            staged = [stage(pkg, ctx) for pkg in chosen]
+            close_libraries(staged, ctx)
+            check_interpreters(staged)
+            say(f"building {len(staged)} {arch} rpms")
+            for each in (arch, "noarch"):
+                (ctx.work / "rpms" / each).mkdir(parents=True)
+            rpms = [rpmbuild(one, ctx, set(fs_dirs(host))) for one in staged]
+            publish(outdir, rpms)
+        stamp_file.write_text(stamp)
+    (outdir / f"fixture-{arch}.repo").write_text(repo_text)
+    return outdir
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--deb-cache", type=Path, help=".deb cache (default OUTDIR/../debs-cache)")
+    parser.add_argument("--foreign", choices=sorted(FOREIGN), help="another architecture's repo")
     args = parser.parse_args(argv)
     try:
-        out = build_repo(args.outdir, args.deb_cache)
+        if args.foreign:
+            out = build_foreign_repo(args.outdir, args.foreign, args.deb_cache)
+        else:
+            out = build_repo(args.outdir, args.deb_cache)
     except (FixtureError, OSError, subprocess.CalledProcessError) as exc:
         print(f"fixture_repo: error: {exc}", file=sys.stderr)
         return 1

@@ -42,3 +42,27 @@ def _names(value: object, what: str) -> tuple[str, ...]:
     if not isinstance(value, Iterable) or not all(isinstance(v, str) and v for v in value):
         raise ValueError(f"{what}: expected package or locale names, not {value!r}")
     return tuple(value)
+
+
+# rpm's architecture names -> OCI's (architecture, variant), as Fedora's multi-arch images say it
+ARCHES = {
+    "x86_64": ("amd64", ""),
+    "aarch64": ("arm64", "v8"),
+    "ppc64le": ("ppc64le", ""),
+    "s390x": ("s390x", ""),
+}
+ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
+
+
+def parse_arches(names: str | Iterable[str]) -> tuple[str, ...]:
+    """``x86_64,aarch64`` (or a list, in rpm's or OCI's spelling) -> ('x86_64', 'aarch64')."""
+    items = names.split(",") if isinstance(names, str) else list(names)
+    found = []
+    for item in (i.strip().lower() for i in items if i.strip()):
+        arch = ARCH_ALIASES.get(item, item)
+        if arch not in ARCHES:
+            raise ValueError(f"unknown architecture {item!r}: expected one of {', '.join(ARCHES)}")
+        found.append(arch)
+    if not found:
+        raise ValueError("no architecture given: expected e.g. x86_64,aarch64")
+    return tuple(dict.fromkeys(found))

@@ -18,7 +18,7 @@ import attrs
 
 from buildahpy.api.budget import Budget
 from buildahpy.api.imports import RECIPE_MODULE_PREFIX, fresh_imports, own_file
-from buildahpy.api.options import Minimize
+from buildahpy.api.options import Minimize, parse_arches
 from buildahpy.api.validate import tag_problem
 from buildahpy.errors import BuildahpyError, RecipeError
 
@@ -62,6 +62,9 @@ class Recipe:
     sbom_in_image: bool = False  # a CycloneDX SBOM under /root/buildinfo/content_manifests
     version: str | None = None  # the org.opencontainers.image.version label
     budget: Budget = attrs.Factory(Budget)  # max_size=, max_growth= (checked before the tag moves)
+    # the architectures to build for (plan/arches.py); () the host's. Out of repr: each
+    # architecture's image has inputs of its own (inputs.py), whatever else is in the list
+    arches: tuple[str, ...] = attrs.field(default=(), repr=False)
 
     @property
     def location(self) -> str:
@@ -90,6 +93,7 @@ def recipe(
     name: str | None = None,
     max_size: str | int | None = None,
     max_growth: str | int | None = None,
+    arches: str | Sequence[str] = (),
 ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
     """Register the decorated function as a recipe building the image ``tag``.
 
@@ -103,6 +107,8 @@ def recipe(
     ``sbom_in_image``: put a CycloneDX SBOM at /root/buildinfo/content_manifests in the image.
     ``version``: the image's org.opencontainers.image.version label.
     ``max_size``, ``max_growth``: the size budget ('25 MB'; '5%' of the image under the tag).
+    ``arches``: build for these architectures (``"x86_64,aarch64"`` or a list), one image each
+    under the tag as a manifest list.
     """
     normalised = normalise_tag(tag)
     skip_checks = skipped_checks(checks)
@@ -114,6 +120,7 @@ def recipe(
     try:
         minimize = Minimize.from_options(alternatives, prefer, langs, prune)
         budget = Budget.from_options(max_size, max_growth)
+        targets = parse_arches(arches) if arches else ()
     except ValueError as exc:
         raise RecipeError(str(exc)) from None
 
@@ -146,6 +153,7 @@ def recipe(
             sbom_in_image=bool(sbom_in_image),
             version=version,
             budget=budget,
+            arches=targets,
         )
         setattr(func, _RECIPE_ATTR, entry)  # so another recipe can name it as its base
         if _collected is not None:

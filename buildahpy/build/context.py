@@ -38,6 +38,8 @@ class BuildResult:
     seconds: float
     report: sizes.SizeReport | None = None
     contents: tuple[Content, ...] = ()  # every package with its bytes and why it is there
+    # a multi-arch recipe's images, (arch, image id); image_id is then its manifest list's
+    arches: tuple[tuple[str, str], ...] = ()
 
 
 @attrs.frozen

@@ -32,7 +32,7 @@ from buildahpy.host import buildah, cache, dnf, rpmdb
 from buildahpy.host import workdir as workdir_mod
 from buildahpy.host.rootfs import RootFS
 from buildahpy.log import get_logger, step
-from buildahpy.plan import contents, minimize, timestamp
+from buildahpy.plan import arches, contents, minimize, timestamp
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.labels import (
     LABEL_BASE_PACKAGES,
@@ -42,7 +42,7 @@ from buildahpy.plan.labels import (
     LABEL_REQUESTED,
 )
 from buildahpy.plan.packages import RELEASE_FILES
-from buildahpy.plan.plan import Options, make_plan
+from buildahpy.plan.plan import Options, Plan, make_plan
 from buildahpy.privilege import gc
 from buildahpy.unwind import UnwindStack
 
@@ -136,7 +136,7 @@ def claim_name(setup: Setup) -> None:
 
 def create_container(setup: Setup) -> None:
     with step("create container"):
-        buildah.create(setup.container, setup.plan.base_image)
+        buildah.create(setup.container, setup.plan.base_image, platform_of(setup.plan))
         setup.stack.callback(buildah.remove, setup.container)
 
 
@@ -248,7 +248,8 @@ def measure_sizes(ctx: Context) -> None:
     table = ctx.plan.alternatives
     named = set(minimize.resolve_roots(ctx.rpmdb, ctx.satisfied))
     swapped = minimize.swaps(table, ctx.hidden, set(ctx.rpmdb) - named)
-    report = sizes.make_report(ctx.plan.tag, ctx.rootfs.path, ctx.rpmdb, ctx.pruned, swapped)
+    title = f"{ctx.recipe.tag} ({ctx.plan.arch})" if ctx.plan.arch else ctx.plan.tag
+    report = sizes.make_report(title, ctx.rootfs.path, ctx.rpmdb, ctx.pruned, swapped)
     if ctx.options.explain and ctx.requested:
         with step("explain"):
             report = explain(ctx, report)
@@ -305,7 +306,12 @@ def configure_image(ctx: Context) -> None:
     labels |= provenance.oci_labels(ctx, dict(ctx.image.config_value.labels))
     labels[LABEL_CREATED] = ctx.timestamp.rfc3339
     config = ctx.image.config_value.merge(labels=labels)
-    buildah.configure(ctx.container, config, provenance.created_by(ctx))
+    buildah.configure(ctx.container, config, provenance.created_by(ctx), platform_of(ctx.plan))
+
+
+def platform_of(plan: Plan) -> tuple[str, str] | None:
+    """The OCI architecture and variant of another architecture's build; None: the host's."""
+    return arches.oci_platform(plan.arch) if plan.arch else None
 
 
 def commit_image(ctx: Context) -> None:

@@ -71,7 +71,8 @@ def write_sboms(ctx: Context) -> None:
     with step("sbom"):
         subject = _subject(ctx, ctx.image_id)
         directory.mkdir(parents=True, exist_ok=True)
-        name = ctx.recipe.name
+        # one pair per architecture of a multi-arch recipe: DIR/<recipe>.<arch>.cdx.json
+        name = f"{ctx.recipe.name}.{ctx.plan.arch}" if ctx.plan.arch else ctx.recipe.name
         (directory / f"{name}.cdx.json").write_text(sbom.cyclonedx(subject, ctx.rpmdb))
         (directory / f"{name}.spdx.json").write_text(sbom_spdx.spdx(subject, ctx.rpmdb))
 

@@ -145,6 +145,8 @@ def recipe_inputs(recipe: Recipe, options: Options, host: HostRelease, flavour: 
         # --locked: the lock decides the packages, so a relocked file is a rebuild
         "lock": _lock_digest(recipe) if options.locked else "",
     }
+    if options.arch:  # only then, so the digest of a host-arch image stays what it was
+        fields["arch"] = options.arch
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 

@@ -11,6 +11,7 @@ Host binaries: dnf (makecache, through tools.py), buildah and podman (through bu
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,13 +21,15 @@ import attrs
 
 from buildahpy.api.recipe import Recipe
 from buildahpy.build.context import Extras
-from buildahpy.errors import BuildahpyError
+from buildahpy.build.multiarch import ArchPart
+from buildahpy.errors import BuildahpyError, UsageError
 from buildahpy.fleet import inputs
 from buildahpy.fleet.graph import TARGET, Node
 from buildahpy.fleet.worker import Job
-from buildahpy.host import buildah, cache, dnf, repomd, workdir
+from buildahpy.host import buildah, cache, dnf, manifest, repomd, workdir
 from buildahpy.host.tools import run
 from buildahpy.log import get_logger, step
+from buildahpy.plan import arches
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.labels import LABEL_INPUTS, LABEL_PACKAGES
 from buildahpy.plan.plan import Options, make_plan, repos_of, target_of
@@ -137,14 +140,14 @@ class Preparer:
 
     def decide(self, node: Node, base_id: str | None) -> Decision:
         recipe = node.recipe
-        releasever = self.releasever(recipe)
-        revisions = self.revisions(releasever, self.repo_files(recipe))
-        static = inputs.recipe_inputs(recipe, self.options, self.host, self.flavour)
-        digest = inputs.inputs_digest(static, base_id, revisions)
-        current = self.existing.get(recipe.tag)
-        checked = digest is not None and not (self.settings.rebuild and node.role == TARGET)
-        if checked and current is not None and current.labels.get(LABEL_INPUTS) == digest:
+        targets = arches.build_arches(self.options.arches, recipe.arches)
+        if len(targets) > 1:
+            return self.decide_arches(node, targets)
+        options = attrs.evolve(self.options, arch=targets[0]) if targets else self.options
+        digest, current = self.assess(node, base_id, options, self.existing)
+        if current is not None:
             return Decision(up_to_date=current, inputs=digest)
+        checked = digest is not None and not (self.settings.rebuild and node.role == TARGET)
         if checked and digest is not None and self.remote is not None:
             owned = self.remote.owns(recipe.name)  # else asked again each time it is polled
             published = self.remote.published(recipe, digest, again=not owned)
@@ -154,19 +157,82 @@ class Preparer:
                 return Decision(wait=self.remote.waiting(recipe), inputs=digest)
         if base_id is not None and self.remote is not None:
             self.remote.fetch(base_id)  # a base only the registry has so far
-        extras = Extras(
+        job = Job(
+            recipe.name, options, self.host, self.flavour, self.extras(recipe, base_id, digest)
+        )
+        return Decision(job=job, inputs=digest)
+
+    def assess(
+        self,
+        node: Node,
+        base_id: str | None,
+        options: Options,
+        existing: Mapping[str, LocalImage],
+        tag: str = "",
+    ) -> tuple[str | None, LocalImage | None]:
+        """The inputs digest of one image, and the image under ``tag`` (default: the recipe's)
+        when it has them (up to date here)."""
+        recipe = node.recipe
+        releasever = self.releasever(recipe)
+        revisions = self.revisions(releasever, self.repo_files(recipe))
+        static = inputs.recipe_inputs(recipe, options, self.host, self.flavour)
+        digest = inputs.inputs_digest(static, base_id, revisions)
+        current = existing.get(tag or recipe.tag)
+        checked = digest is not None and not (self.settings.rebuild and node.role == TARGET)
+        if checked and current is not None and current.labels.get(LABEL_INPUTS) == digest:
+            return digest, current
+        return digest, None
+
+    def extras(self, recipe: Recipe, base_id: str | None, digest: str | None) -> Extras:
+        """What a build that has to run gets: its base, its inputs, the shared cache."""
+        releasever = self.releasever(recipe)
+        revisions = self.revisions(releasever, self.repo_files(recipe))
+        return Extras(
             base_image=base_id,
             inputs=digest or "",
             cache=self.snapshot(recipe, releasever, revisions) if self.settings.cache else None,
         )
-        job = Job(
-            recipe_name=recipe.name,
-            options=self.options,
-            host=self.host,
-            flavour=self.flavour,
-            extras=extras,
-        )
-        return Decision(job=job, inputs=digest)
+
+    def decide_arches(self, node: Node, targets: tuple[str, ...]) -> Decision:
+        """A multi-arch recipe: each architecture's image is up to date or built on the base of
+        its architecture (``<base tag>-<arch>``); up to date as a whole when all are and the
+        recipe's tag is their list."""
+        recipe = node.recipe
+        if node.base_image:
+            raise UsageError(
+                f"{recipe.name}: a multi-arch recipe builds on scratch or on another recipe,"
+                f" not on the image {node.base_image}"
+            )
+        named = [arches.arch_tag(recipe.tag, arch) for arch in targets]
+        existing = index_images(buildah.inspect_images(named))
+        parts, digests = [], []
+        for arch, tag in zip(targets, named, strict=True):
+            base_id = self.arch_base(recipe, arch)
+            options = attrs.evolve(self.options, arch=arch)
+            digest, current = self.assess(node, base_id, options, existing, tag)
+            extras = Extras() if current else self.extras(recipe, base_id, digest)
+            parts.append(ArchPart(arch, extras, reuse=current.id if current else ""))
+            digests.append(digest)
+        known = None if None in digests else hashlib.sha256(repr(digests).encode()).hexdigest()
+        listed = manifest.inspect(recipe.tag)
+        fresh = all(part.reuse for part in parts) and listed is not None
+        # and the tag is still the list of exactly these images
+        if fresh and manifest.digests(listed) == sorted(existing[tag].digest for tag in named):
+            return Decision(up_to_date=existing[named[0]], inputs=known)
+        job = Job(recipe.name, self.options, self.host, self.flavour, parts=tuple(parts))
+        return Decision(job=job, inputs=known)
+
+    def arch_base(self, recipe: Recipe, arch: str) -> str | None:
+        """The id of the base recipe's image for ``arch``; None on scratch."""
+        if recipe.base is None:
+            return None
+        found = buildah.image_id(arches.arch_tag(recipe.base, arch))
+        if found is None:
+            raise UsageError(
+                f"{recipe.name}: its base {recipe.base} has no {arch} image"
+                f" ({arches.arch_tag(recipe.base, arch)}); build the base for {arch} too (arches=)"
+            )
+        return found
 
     def snapshot(
         self, recipe: Recipe, releasever: str, revisions: Mapping[str, str | None]

@@ -16,9 +16,9 @@ import attrs
 
 from buildahpy.errors import CommandError, PreflightError, stderr_tail
 from buildahpy.fleet.fleet import BUILT, REGISTRY, UP_TO_DATE, Entry
-from buildahpy.host import buildah
+from buildahpy.host import buildah, manifest
 from buildahpy.log import step
-from buildahpy.plan.publish import Publish, destinations, home
+from buildahpy.plan.publish import Publish, destinations, holds_lists, home
 
 
 @attrs.frozen
@@ -53,12 +53,21 @@ def send(recipe: str, tag: str, dest: str, settings: Publish) -> Sent:
         tempfile.TemporaryDirectory(prefix="buildahpy-push-") as scratch,
     ):
         try:
-            digest = buildah.push(tag, dest, Path(scratch) / "digest", **settings.options)
+            digest = _push(tag, dest, Path(scratch) / "digest", settings.options)
         except (CommandError, PreflightError, OSError) as exc:
             cause = stderr_tail(exc.stderr, lines=1) if isinstance(exc, CommandError) else str(exc)
             error = f"cannot push {tag} to {dest}: {cause}"
             return Sent(recipe, tag, dest, error=error)
     return Sent(recipe, tag, dest, digest=digest)
+
+
+def _push(tag: str, dest: str, digestfile: Path, options: dict[str, Any]) -> str:
+    """A multi-arch image goes whole: its manifest list and every architecture's image."""
+    if manifest.inspect(tag) is None:
+        return buildah.push(tag, dest, digestfile, **options)
+    if not holds_lists(dest):
+        raise PreflightError(f"{dest} holds one image, and {tag} is a multi-arch manifest list")
+    return manifest.push_all(tag, dest, digestfile, **options)
 
 
 def print_sent(sent: Sequence[Sent], out: TextIO, err: TextIO) -> None:

@@ -19,6 +19,7 @@ import attrs
 
 from buildahpy.api.recipe import Recipe
 from buildahpy.build.context import BuildResult, Extras
+from buildahpy.build.multiarch import ArchPart, build_arches
 from buildahpy.build.pipeline import build
 from buildahpy.errors import BuildahpyError, Interrupted
 from buildahpy.log import failed_step, get_logger
@@ -34,6 +35,7 @@ class Job:
     host: HostRelease
     flavour: str
     extras: Extras = attrs.Factory(Extras)
+    parts: tuple[ArchPart, ...] = ()  # a multi-arch recipe: one per architecture (multiarch.py)
 
 
 @attrs.frozen
@@ -46,7 +48,14 @@ class Outcome:
 
 def run_job(job: Job, recipe: Recipe) -> Outcome:
     try:
-        result = build(recipe, job.options, host=job.host, flavour=job.flavour, extras=job.extras)
+        if job.parts:
+            result = build_arches(
+                recipe, job.options, job.parts, host=job.host, flavour=job.flavour
+            )
+        else:
+            result = build(
+                recipe, job.options, host=job.host, flavour=job.flavour, extras=job.extras
+            )
     except BuildahpyError as exc:
         return Outcome(error=str(exc), exit_code=exc.exit_code, warnings=cleanup_failures(exc))
     except Exception as exc:  # an OSError, a tool's output we cannot parse, a bug: one line too

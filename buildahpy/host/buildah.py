@@ -54,14 +54,34 @@ def working_limits() -> list[str]:
     return ulimit_argv(current_limits(), features.buildah_default_ulimits())
 
 
-def from_argv(name: str, image: str, ulimits: Sequence[str] = ()) -> list[str]:
+def platform_argv(platform: tuple[str, str] | None) -> list[str]:
+    """``--arch``/``--variant`` of another architecture's image, in OCI's words (arm64, v8)."""
+    if platform is None:
+        return []
+    arch, variant = platform
+    return [f"--arch={arch}", *([f"--variant={variant}"] if variant else [])]
+
+
+def from_argv(
+    name: str,
+    image: str,
+    ulimits: Sequence[str] = (),
+    platform: tuple[str, str] | None = None,
+) -> list[str]:
     # never pull here: a fleet run resolves (and if need be pulls) bases before any build
-    return ["buildah", "from", "--name", name, "--pull=never", *ulimits, image]
+    argv = ["buildah", "from", "--name", name, "--pull=never", *ulimits]
+    return [*argv, *platform_argv(platform), image]
 
 
-def config_argv(name: str, config: ImageConfig, created_by: str = "") -> list[str]:
+def config_argv(
+    name: str,
+    config: ImageConfig,
+    created_by: str = "",
+    platform: tuple[str, str] | None = None,
+) -> list[str]:
     # --created-by: what ``podman history`` shows made the layer (else "/bin/sh")
     argv = ["buildah", "config", *([f"--created-by={created_by}"] if created_by else [])]
+    argv += platform_argv(platform)
     if config.entrypoint is not None:
         argv.append(f"--entrypoint={json.dumps(list(config.entrypoint))}")
     if config.cmd is not None:
@@ -124,8 +144,11 @@ def run_argv(name: str, argv: Sequence[str]) -> list[str]:
     return ["buildah", "run", "--isolation=chroot", name, "--", *argv]
 
 
-def create(name: str, image: str = "scratch") -> None:
-    run(from_argv(name, image, working_limits()), hint="cannot create the working container")
+def create(name: str, image: str = "scratch", platform: tuple[str, str] | None = None) -> None:
+    run(
+        from_argv(name, image, working_limits(), platform),
+        hint="cannot create the working container",
+    )
 
 
 def remove(name: str) -> None:
@@ -140,8 +163,10 @@ def umount(name: str) -> None:
     run(["buildah", "umount", name], hint="cannot unmount the working container")
 
 
-def configure(name: str, config: ImageConfig, created_by: str = "") -> None:
-    run(config_argv(name, config, created_by), hint="buildah config failed")
+def configure(
+    name: str, config: ImageConfig, created_by: str = "", platform: tuple[str, str] | None = None
+) -> None:
+    run(config_argv(name, config, created_by, platform), hint="buildah config failed")
 
 
 def image_digest(image: str) -> str:

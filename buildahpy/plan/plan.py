@@ -41,6 +41,10 @@ class Options:
     explain: bool = False
     sbom_dir: Path | None = None  # --sbom DIR: both SBOMs of every image of the run
     locked: bool = False  # --locked: install exactly each recipe's lock (build/locked.py)
+    # --arch: every recipe's architectures instead of its own arches= (plan/arches.py). Out of
+    # repr: what one image is made of is ``arch``, the one its build targets ("" the host's).
+    arches: tuple[str, ...] = attrs.field(default=(), repr=False)
+    arch: str = attrs.field(default="", repr=False)
     # A name to tag with instead of the recipe's (``{name}``: the recipe's name), for the second
     # build of --check-reproducible. Not part of repr, so not an input of the image (inputs.py).
     tag_as: str = attrs.field(default="", repr=False)
@@ -69,6 +73,7 @@ class Plan:
     cachedir: str = ""  # this build's dnf cachedir on the host (see cache.py); "" is dnf's own
     skip_checks: tuple[tuple[str, str], ...] = ()  # checks the recipe opts out of, with why
     alternatives: tuple[Alternative, ...] = ()  # the small alternatives, the recipe's included
+    arch: str = ""  # the target architecture (dnf --forcearch, the image's config); "" the host's
 
     @property
     def dnf_conf(self) -> str:
@@ -144,6 +149,8 @@ def make_plan(
             dnf_flavour,
             *ids,
             _source_digest(recipe.file),
+            # only when asked for, so a host-arch build keeps the names it always had
+            *([f"arch={options.arch}"] if options.arch else []),
         ]
     )
     return Plan(
@@ -166,6 +173,7 @@ def make_plan(
         skip_checks=recipe.skip_checks,
         cachedir=cachedir,
         alternatives=preference_table(dict(recipe.minimize.prefer)),
+        arch=options.arch,
     )
 
 

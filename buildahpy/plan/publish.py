@@ -98,4 +98,10 @@ def destinations(publish: Publish, recipe: str, *, up_to_date: bool, skip: str =
     return [dest for dest in found if dest != skip]
 
 
+def holds_lists(dest: str) -> bool:
+    """Whether a destination can hold a manifest list with its images (a registry, an OCI
+    layout or archive); a docker archive holds single images only."""
+    return not dest.startswith("docker-archive:")
+
+
 NOTHING = Publish()  # a run that sends its images nowhere

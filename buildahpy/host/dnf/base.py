@@ -70,6 +70,9 @@ class Dnf:
             f"--setopt=varsdir={','.join(plan.varsdirs)}",
             *self.own_argv(plan),
             *self.cache_argv(plan),
+            # another architecture's packages (dnf4; dnf5 >= 5.1.6): solved for it, and rpm
+            # told to ignore that the host is another
+            *([f"--forcearch={plan.arch}"] if plan.arch else []),
         ]
 
     def own_argv(self, plan: Plan) -> list[str]:
