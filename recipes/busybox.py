@@ -9,6 +9,6 @@ BUSYBOX = "/usr/sbin/busybox"  # where Fedora's busybox package puts it
 def busybox(image):
     image.install("busybox")
     image.mkdir("/bin")
-    for applet in image.run([BUSYBOX, "--list"]).split():
+    for applet in image.query([BUSYBOX, "--list"]).split():
         image.symlink(BUSYBOX, f"/bin/{applet}")
     image.config(entrypoint=["/bin/sh"], labels={"org.opencontainers.image.title": "busybox"})

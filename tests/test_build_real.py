@@ -128,7 +128,7 @@ from buildahpy import recipe
 @recipe("localhost/runs")
 def runs(image):
     image.install("bash")
-    limits = image.run(["/bin/bash", "-c", "ulimit -Sn; ulimit -Hn; ulimit -Su; ulimit -Hu"])
+    limits = image.query(["/bin/bash", "-c", "ulimit -Sn; ulimit -Hn; ulimit -Su; ulimit -Hu"])
     image.write_file("/limits", limits)
 """
 

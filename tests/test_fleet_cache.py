@@ -158,7 +158,7 @@ def test_a_recipe_whose_dry_run_fails_has_unknown_inputs(tmp_path: Path) -> None
         """
         @recipe("localhost/app")
         def app(image):
-            version = image.run(["/bin/cat", "/etc/version"])  # empty in a dry run
+            version = image.query(["/bin/cat", "/etc/version"])  # empty in a dry run
             image.write_file("/v", version.split()[0])
         """,
     )

@@ -27,7 +27,7 @@ from buildahpy import recipe
 @recipe("localhost/multi", arches="x86_64,aarch64")
 def multi(image):
     image.install("busybox", "glibc-minimal-langpack", "arch-probe")
-    image.write_file("/etc/built-on", image.run(["/usr/sbin/busybox", "uname", "-m"]))
+    image.write_file("/etc/built-on", image.query(["/usr/sbin/busybox", "uname", "-m"]))
     image.config(entrypoint=["/usr/sbin/busybox", "sh"])
 """
 
@@ -107,7 +107,7 @@ from buildahpy import recipe
 @recipe("localhost/multi-base", arches="x86_64,aarch64")
 def multi_base(image):
     image.install("busybox", "glibc-minimal-langpack")
-    image.write_file("/etc/base-of", image.run(["/usr/sbin/busybox", "uname", "-m"]))
+    image.write_file("/etc/base-of", image.query(["/usr/sbin/busybox", "uname", "-m"]))
 
 
 @recipe("localhost/multi-app", arches="x86_64,aarch64", base=multi_base)

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Builder, unavailable
+from conftest import ROOT, Builder, rerun_if_silent, unavailable
 from proc_helpers import descendants
 from rpmkit import build_rpm, make_repo
 
@@ -151,7 +151,7 @@ class RootlessUser:
             'unshare --net -- buildah run --isolation=chroot $c -- "$@"; '
             "rc=$?; buildah rm $c >/dev/null; exit $rc"
         )
-        return self.unshare("sh", "-c", body, "sh", *argv)
+        return rerun_if_silent(lambda: self.unshare("sh", "-c", body, "sh", *argv))
 
     def containers(self) -> list[str]:
         done = self.run("buildah", "containers", "--json")

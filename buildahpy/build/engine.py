@@ -140,6 +140,10 @@ class LiveEngine(DryEngine):
         self.flush()
         return buildah.run_in(self.ctx.container, argv)
 
+    def query(self, argv: list[str]) -> str:
+        self.flush()
+        return buildah.query_in(self.ctx.container, argv)
+
     def rootfs(self) -> Path:
         self.flush()
         return self.ctx.rootfs.path

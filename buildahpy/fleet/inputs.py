@@ -71,6 +71,10 @@ class _Recorder(DryEngine):
     def add_user(self, name: str, uid: int, gid: int, home: str, shell: str) -> None:
         self.calls.append(["user", name, uid, gid, home, shell])
 
+    def query(self, argv: list[str]) -> str:
+        self.calls.append(["query", *argv])
+        return ""
+
     def run(self, argv: list[str]) -> str:
         self.calls.append(["run", *argv])
         return ""
