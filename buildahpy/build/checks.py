@@ -89,6 +89,8 @@ def check_image(ctx: Context) -> None:
         ran=", ".join(ran) or "none",
         skipped=", ".join(skipped) or "none",
         **outcomes,
+        _text=f"{'checks':<12}  ran {', '.join(ran) or 'none'}"
+        + (f"; skipped {', '.join(skipped)}" if skipped else ""),
     )
 
 

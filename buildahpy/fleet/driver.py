@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
+from buildahpy import log
 from buildahpy.fleet import publish, summary
 from buildahpy.fleet.fleet import (
     BUILT,
@@ -44,7 +45,7 @@ def run(
     references += sorted({node.base_image for node in nodes if node.base_image})
     existing = index_images(buildah.inspect_images(references))
     preparer = Preparer(options, host, flavour, settings, existing)
-    live = settings.jobs > 1 and sys.stderr.isatty()
+    live = settings.jobs > 1 and sys.stderr.isatty() and log.log_format() == "console"
     progress = LiveProgress(sys.stderr, len(nodes)) if live else LogProgress()
     with ExitStack() as stack:
         executor: Executor = InlineExecutor(node.recipe for node in nodes)
@@ -52,7 +53,7 @@ def run(
             rundir = stack.enter_context(tempfile.TemporaryDirectory(prefix="buildahpy-run-"))
             recipes = [node.recipe for node in nodes]
             executor = ForkExecutor(
-                settings.jobs, Path(rundir), recipes, verbose=settings.verbose, tick=progress.tick
+                settings.jobs, Path(rundir), recipes, tick=progress.tick, relay=progress.relay
             )
         stack.callback(progress.close)
         entries = schedule(nodes, preparer, executor, progress)
@@ -66,9 +67,10 @@ def run(
     shares = summary.fleet_shares(table, images)
     if len(shares) > 1:
         summary.print_fleet(shares, table, sys.stdout)
-    publish.print_sent(sent, sys.stdout, sys.stderr)
+    publish.print_sent(sent, sys.stdout)
+    data = summary.report(table, shares, wall)
+    log.get_logger().info("summary", **summary.brief(data), _json=True)  # JSON's last line
     if report_path is not None:
-        data = summary.report(table, shares, wall)
         publish.annotate(data, sent)
         summary.write_report(report_path, data)
     built_ok = all(entry.status in (BUILT, UP_TO_DATE) for entry in entries)

@@ -17,7 +17,7 @@ import attrs
 from buildahpy.errors import CommandError, PreflightError, stderr_tail
 from buildahpy.fleet.fleet import BUILT, UP_TO_DATE, Entry
 from buildahpy.host import buildah
-from buildahpy.log import step
+from buildahpy.log import error_line, step
 from buildahpy.plan.publish import Publish, destinations
 
 
@@ -57,10 +57,10 @@ def _send(recipe: str, tag: str, dest: str, digestfile: Path, options: dict[str,
     return Sent(recipe, tag, dest, digest=digest)
 
 
-def print_sent(sent: Sequence[Sent], out: TextIO, err: TextIO) -> None:
+def print_sent(sent: Sequence[Sent], out: TextIO) -> None:
     for item in sent:
         if item.error:
-            err.write(f"buildahpy: {item.error}\n")
+            error_line(item.error)
         else:
             out.write(f"pushed {item.tag} -> {item.destination} {item.digest}\n")
 
