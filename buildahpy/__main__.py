@@ -20,7 +20,13 @@ from buildahpy import commands, interrupts, log
 from buildahpy.api.image import Image
 from buildahpy.api.recipe import Recipe, failure_in, load_files
 from buildahpy.build.dryrun import CACHEDIR, WORKDIR, PlanEngine, print_plan
-from buildahpy.errors import BuildahpyError, Interrupted, RecipeError, UsageError
+from buildahpy.errors import (
+    BuildahpyError,
+    Interrupted,
+    PreflightError,
+    RecipeError,
+    UsageError,
+)
 from buildahpy.fleet import driver, graph, reproduce
 from buildahpy.fleet.jobs import Settings
 from buildahpy.host import dnf, preflight
@@ -234,7 +240,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     host = read_host_release()
     if args.dry_run:
-        flavour = dnf.DNF4 if args.dnf_flavour == "auto" else args.dnf_flavour
+        command, flavour = dry_dnf(args.dnf_flavour)
+        options = attrs.evolve(options, dnf_command=command)
         for entry in recipes:
             dry_run(entry, options, host, flavour, cache=not args.no_cache)
         return 0
@@ -267,6 +274,16 @@ def run(args: argparse.Namespace) -> int:
         creds=args.creds,
     )
     return driver.run(nodes, options, host, flavour, settings, args.report, send)
+
+
+def dry_dnf(asked: str) -> tuple[str, str]:
+    """The dnf a build here would run (found as a build finds it; nothing is started unless
+    the installed file cannot tell), else the flavour asked (dnf4 for auto) by its usual name."""
+    try:
+        return dnf.find_dnf(asked)
+    except PreflightError:
+        flavour = dnf.DNF4 if asked == "auto" else asked
+        return dnf.FLAVOURS[flavour].commands[0], flavour
 
 
 def dry_run(

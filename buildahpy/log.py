@@ -71,6 +71,12 @@ def get_logger(**bound: Any) -> Any:
     return structlog.get_logger("buildahpy").bind(**bound)
 
 
+def context_logger() -> Any:
+    """A logger carrying this thread's context (the recipe), for callbacks that run on
+    another thread (a tool's output, read by sh's threads)."""
+    return get_logger(**structlog.contextvars.get_contextvars())
+
+
 @contextmanager
 def recipe_context(name: str) -> Iterator[None]:
     """Every event logged inside names this recipe (the console's line prefix)."""

@@ -50,10 +50,10 @@ def run_job(job: Job, recipe: Recipe) -> Outcome:
         result = build(recipe, job.options, host=job.host, flavour=job.flavour, extras=job.extras)
     except BuildahpyError as exc:
         if exc.__cause__ is not None:  # a recipe's own exception: its traceback, with -v
-            get_logger().debug("recipe raised", exc_info=exc.__cause__)
+            get_logger(recipe=recipe.name).debug("recipe raised", exc_info=exc.__cause__)
         return Outcome(error=str(exc), exit_code=exc.exit_code, warnings=cleanup_failures(exc))
     except Exception as exc:  # an OSError, a tool's output we cannot parse, a bug: one line too
-        get_logger().debug("unexpected error", exc_info=exc)  # the traceback, with -v
+        get_logger(recipe=recipe.name).debug("unexpected error", exc_info=exc)  # with -v
         return Outcome(error=unexpected_error(exc), exit_code=1, warnings=cleanup_failures(exc))
     return Outcome(result=result)
 

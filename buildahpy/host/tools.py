@@ -20,7 +20,7 @@ import sh
 
 from buildahpy import interrupts
 from buildahpy.errors import CommandError, PreflightError
-from buildahpy.log import get_logger
+from buildahpy.log import context_logger, get_logger
 
 # Variables a child may inherit from our environment: what buildah, podman and dnf need to find
 # their storage, user namespace and proxies. Everything else is dropped so the caller's shell
@@ -92,7 +92,7 @@ def run(
     """
     argv = [str(arg) for arg in argv]
     env = dict(env) if env is not None else base_env()
-    log = get_logger()
+    log = context_logger()
     if not quiet:
         log.debug("run", cmd=shlex.join(argv), _text=f"$ {shlex.join(argv)}")
     path = which(argv[0], env) if "/" not in argv[0] else argv[0]
