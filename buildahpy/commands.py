@@ -9,6 +9,7 @@ import argparse
 import importlib.metadata
 import sys
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,7 +30,7 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, argv: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         given = list(argv)
-        pairs = zip(given, [*given[1:], ""], strict=True)
+        pairs = pairwise(given)
         self.json_errors = "--log-format=json" in given or ("--log-format", "json") in pairs
 
     def error(self, message: str) -> NoReturn:

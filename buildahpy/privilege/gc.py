@@ -291,7 +291,8 @@ def report(result: Collected, *, dry_run: bool = False) -> list[str]:
     ]
     lines.append(
         f"{plural(len(result.removed), 'leftover container')} and "
-        f"{plural(len(result.images), 'pending image')} {verb}, {len(result.in_use)} in use, "
+        f"{plural(len(result.images), 'pending image')} {'to remove' if dry_run else verb}, "
+        f"{len(result.in_use)} in use, "
         f"in {result.seconds} s"
     )
     return lines

@@ -92,5 +92,6 @@ def report(result: Unused, *, dry_run: bool = False) -> list[str]:
     lines = [f"{verb} unused image {i[:12]} ({human_size(size)})" for i, size in result.removed]
     lines += [f"kept unused image {i[:12]} ({why})" for i, why in result.kept]
     total = human_size(sum(size for _i, size in result.removed))
-    lines.append(f"{plural(len(result.removed), 'unused image')} {verb} ({total})")
+    done = "to remove" if dry_run else "removed"
+    lines.append(f"{plural(len(result.removed), 'unused image')} {done} ({total})")
     return lines
