@@ -17,22 +17,19 @@ from types import FrameType
 import attrs
 
 from buildahpy import commands, interrupts, log
-from buildahpy.api.image import Image
-from buildahpy.api.recipe import Recipe, failure_in, load_files
-from buildahpy.build.dryrun import CACHEDIR, WORKDIR, PlanEngine, print_plan
+from buildahpy.api.recipe import Recipe, load_files
+from buildahpy.build.dryrun import dry_dnf, dry_run
 from buildahpy.errors import (
     BuildahpyError,
     Interrupted,
-    PreflightError,
-    RecipeError,
     UsageError,
 )
 from buildahpy.fleet import driver, graph, reproduce
 from buildahpy.fleet.jobs import Settings
 from buildahpy.host import dnf, preflight
 from buildahpy.plan import publish
-from buildahpy.plan.distro import HostRelease, read_host_release
-from buildahpy.plan.plan import Options, make_plan, repos_of, target_of
+from buildahpy.plan.distro import read_host_release
+from buildahpy.plan.plan import Options, repos_of, target_of
 from buildahpy.plan.repos import REPOS_MODES
 from buildahpy.privilege import gc, rootless
 from buildahpy.unwind import cleanup_failures
@@ -274,38 +271,6 @@ def run(args: argparse.Namespace) -> int:
         creds=args.creds,
     )
     return driver.run(nodes, options, host, flavour, settings, args.report, send)
-
-
-def dry_dnf(asked: str) -> tuple[str, str]:
-    """The dnf a build here would run (found as a build finds it; nothing is started unless
-    the installed file cannot tell), else the flavour asked (dnf4 for auto) by its usual name."""
-    try:
-        return dnf.find_dnf(asked)
-    except PreflightError:
-        flavour = dnf.DNF4 if asked == "auto" else asked
-        return dnf.FLAVOURS[flavour].commands[0], flavour
-
-
-def dry_run(
-    entry: Recipe, options: Options, host: HostRelease, flavour: str, *, cache: bool = True
-) -> None:
-    """The plan, with the build's placeholders: a shared-cache build's dnf has a cachedir."""
-    plan = make_plan(
-        entry,
-        options,
-        host=host,
-        dnf_flavour=flavour,
-        workdir=WORKDIR,
-        cachedir=CACHEDIR if cache else "",
-    )
-    engine = PlanEngine(plan, release_package=entry.release_package)
-    image = Image(engine)
-    try:
-        entry.func(image)
-        engine.flush()
-    except Exception as exc:
-        raise RecipeError(failure_in(exc, entry.file)) from exc
-    print_plan(plan, image, engine, sys.stdout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,14 +12,17 @@ base image already has (it can keep a large provider in), and whether the packag
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 from typing import TextIO
 
 from buildahpy.api.image import DryEngine, Image
-from buildahpy.api.recipe import CHECKS
+from buildahpy.api.recipe import CHECKS, Recipe, failure_in
 from buildahpy.build.packages import install_command
+from buildahpy.errors import PreflightError, RecipeError
 from buildahpy.host import buildah, dnf
-from buildahpy.plan.plan import Plan, dnf_conf, rpm_macros
+from buildahpy.plan.distro import HostRelease
+from buildahpy.plan.plan import Options, Plan, dnf_conf, make_plan, rpm_macros
 from buildahpy.plan.repos import URL_KINDS, read_sections
 
 ROOT, WORKDIR, CACHEDIR = "<mountpoint>", "<workdir>", "<cachedir>"
@@ -130,3 +133,35 @@ def print_plan(plan: Plan, image: Image, engine: PlanEngine, out: TextIO) -> Non
         lines.append(f"    {shlex.join(engine.release_argv())}  # if no /etc/os-release")
     lines += [f"    {shlex.join(argv)}" for argv in after]
     out.write("\n".join(lines) + "\n")
+
+
+def dry_dnf(asked: str) -> tuple[str, str]:
+    """The dnf a build here would run (found as a build finds it; nothing is started unless
+    the installed file cannot tell), else the flavour asked (dnf4 for auto) by its usual name."""
+    try:
+        return dnf.find_dnf(asked)
+    except PreflightError:
+        flavour = dnf.DNF4 if asked == "auto" else asked
+        return dnf.FLAVOURS[flavour].commands[0], flavour
+
+
+def dry_run(
+    entry: Recipe, options: Options, host: HostRelease, flavour: str, *, cache: bool = True
+) -> None:
+    """The plan, with the build's placeholders: a shared-cache build's dnf has a cachedir."""
+    plan = make_plan(
+        entry,
+        options,
+        host=host,
+        dnf_flavour=flavour,
+        workdir=WORKDIR,
+        cachedir=CACHEDIR if cache else "",
+    )
+    engine = PlanEngine(plan, release_package=entry.release_package)
+    image = Image(engine)
+    try:
+        entry.func(image)
+        engine.flush()
+    except Exception as exc:
+        raise RecipeError(failure_in(exc, entry.file)) from exc
+    print_plan(plan, image, engine, sys.stdout)
