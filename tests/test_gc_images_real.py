@@ -21,6 +21,7 @@ from buildahpy import recipe
 @recipe("localhost/gc-base")
 def gc_base(image):
     image.install("busybox")
+    image.mkdir("/etc")  # busybox alone may bring none
     image.write_file("/etc/generation", {generation!r})
 
 @recipe("localhost/gc-child", base=gc_base)

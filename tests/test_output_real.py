@@ -21,6 +21,7 @@ from buildahpy import recipe
 @recipe("localhost/out-good")
 def out_good(image):
     image.install("busybox")
+    image.mkdir("/etc")  # busybox alone may bring none
     image.write_file("/etc/motd", "hi\\n")
     image.config(entrypoint=["/usr/sbin/busybox", "sh"])
 """
