@@ -19,11 +19,7 @@ import attrs
 from buildahpy import commands, interrupts, log
 from buildahpy.api.recipe import Recipe, load_files
 from buildahpy.build.dryrun import dry_dnf, dry_run
-from buildahpy.errors import (
-    BuildahpyError,
-    Interrupted,
-    UsageError,
-)
+from buildahpy.errors import BuildahpyError, Interrupted, UsageError
 from buildahpy.fleet import driver, graph, reproduce
 from buildahpy.fleet.jobs import Settings
 from buildahpy.host import dnf, preflight
@@ -104,8 +100,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"BUILDAHPY_DNF_FLAVOUR={args.dnf_flavour}: expected auto, dnf4 or dnf5")
     if args.gc and args.files:
         parser.error("--gc takes no recipe files")
-    if args.verbose and args.quiet:
-        parser.error("-v and -q exclude each other")
     if not args.gc and not args.files:
         parser.error("the following arguments are required: FILE")
     return args

@@ -17,6 +17,7 @@ its container, then exits 130/143. Every tool is started by the builds, via tool
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -173,7 +174,7 @@ class ForkExecutor:
                 outcome: Outcome = pickle.load(handle)
             return outcome
         log_text = (self.rundir / f"{name}.log").read_text(errors="replace")
-        tail = stderr_tail(log_text) or "no output"
+        tail = stderr_tail("\n".join(map(_plain, log_text.splitlines()))) or "no output"
         return Outcome(error=f"the build's process exited {code}: {tail}", exit_code=1)
 
     def stop(self) -> None:
@@ -190,6 +191,17 @@ class ForkExecutor:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         self.pids.clear()
+
+
+def _plain(line: str) -> str:
+    """A build log's line as the console shows it (the log holds JSON records, see log.py)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    return str(record.get("_text") or record.get("message") or record.get("event") or line)
 
 
 class Decider(Protocol):
