@@ -13,7 +13,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, NoReturn
 
-from buildahpy import log
+from buildahpy import __version__, log
 from buildahpy.build import sbom_image
 from buildahpy.errors import BuildahpyError
 from buildahpy.fleet import lock as fleet_lock
@@ -60,7 +60,10 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         default="console",
         help="stderr as short lines (console, the default) or one JSON object per line (json)",
     )
-    version = importlib.metadata.version("buildahpy")
+    try:
+        version = importlib.metadata.version("buildahpy")
+    except importlib.metadata.PackageNotFoundError:  # a checkout on PYTHONPATH, not installed
+        version = __version__
     parser.add_argument(
         "--version", action="version", version=f"buildahpy {version}", help="print the version"
     )
