@@ -17,30 +17,34 @@ from types import FrameType
 import attrs
 
 from buildahpy import commands, interrupts, log
-from buildahpy.api.image import DryEngine, Image
-from buildahpy.api.recipe import Recipe, failure_in, load_files
-from buildahpy.build.dryrun import print_plan
-from buildahpy.errors import BuildahpyError, Interrupted, RecipeError, UsageError
+from buildahpy.api.recipe import Recipe, load_files
+from buildahpy.build.dryrun import dry_dnf, dry_run
+from buildahpy.errors import BuildahpyError, Interrupted, UsageError
 from buildahpy.fleet import driver, graph, reproduce
 from buildahpy.fleet.jobs import Settings
 from buildahpy.host import binfmt, dnf, preflight
 from buildahpy.plan import arches, publish
-from buildahpy.plan.distro import HostRelease, read_host_release
-from buildahpy.plan.plan import Options, make_plan, repos_of, target_of
+from buildahpy.plan.distro import read_host_release
+from buildahpy.plan.plan import Options, repos_of, target_of
 from buildahpy.plan.repos import REPOS_MODES
 from buildahpy.privilege import gc, rootless
 from buildahpy.unwind import cleanup_failures
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="buildahpy", description="Build minimal container images from Python recipes."
+    parser = commands.Parser(
+        argv=sys.argv[1:] if argv is None else argv,
+        prog="buildahpy",
+        description="Build minimal container images from Python recipes. Other commands: "
+        "buildahpy gc|sbom|lock|repos --help.",
     )
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE", help="recipe files")
+    commands.add_common_args(parser)
     parser.add_argument(
         "--gc",
         action="store_true",
-        help="remove working containers left by killed builds, then exit (takes no FILE)",
+        help="the same as 'buildahpy gc': remove what killed builds left and the untagged "
+        "images buildahpy built, then exit (takes no FILE)",
     )
     parser.add_argument(
         "--repo-file",
@@ -70,7 +74,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="build only the recipe with this name (repeatable)",
     )
     parser.add_argument("--list", action="store_true", help="list the recipes found, build nothing")
-    parser.add_argument("--dry-run", action="store_true", help="print each plan, touch nothing")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print each plan and the commands a build runs, touch nothing",
+    )
     parser.add_argument(
         "--dnf-flavour",
         choices=["auto", dnf.DNF4, dnf.DNF5],
@@ -78,8 +86,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="which dnf to run: the host's dnf, dnf5 or dnf4 (default: $BUILDAHPY_DNF_FLAVOUR, "
         "else auto: the flavour of the host's 'dnf', else whichever is installed)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show each command as it runs")
-    parser.add_argument("--log-format", choices=["console", "json"], default="console")
     add_fleet_args(parser)
     add_publish_args(parser)
     parser.add_argument(
@@ -228,8 +234,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.gc:
-        sys.stdout.write(gc.report(gc.collect()))
-        return 0
+        return commands.gc_run(dry_run=args.dry_run)
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be 1 or more")
     check_report_dirs(args)
@@ -261,9 +266,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     host = read_host_release()
     if args.dry_run:
-        flavour = dnf.DNF4 if args.dnf_flavour == "auto" else args.dnf_flavour
+        command, flavour = dry_dnf(args.dnf_flavour)
+        options = attrs.evolve(options, dnf_command=command)
         for entry in recipes:
-            dry_run(entry, options, host, flavour)
+            dry_run(entry, options, host, flavour, cache=not args.no_cache)
         return 0
     publish.check_templates(
         publish.Publish(outputs=tuple(args.output), push=tuple(args.push)),
@@ -321,16 +327,6 @@ def check_report_dirs(args: argparse.Namespace) -> None:
         raise UsageError(f"--history {args.history}: no such directory")
 
 
-def dry_run(entry: Recipe, options: Options, host: HostRelease, flavour: str) -> None:
-    plan = make_plan(entry, options, host=host, dnf_flavour=flavour, workdir="<workdir>")
-    image = Image(DryEngine(), entry.file.parent)
-    try:
-        entry.func(image)
-    except Exception as exc:
-        raise RecipeError(failure_in(exc, entry.file)) from None
-    print_plan(plan, image, sys.stdout)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else list(argv)
     if given[:1] == ["sbom"]:
@@ -345,8 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands.why_main(given[1:])
     if given[:1] == ["report"]:
         return commands.report_main(given[1:])
+    if given[:1] == ["gc"]:
+        return commands.gc_main(given[1:])
     args = parse_args(argv)
-    log.configure(verbose=args.verbose, fmt=args.log_format)
+    log.configure(verbose=args.verbose, quiet=args.quiet, fmt=args.log_format)
     if rootless.needs_namespace(args.list or args.dry_run):
         return rootless.run_in_namespace(sys.argv[1:] if argv is None else list(argv))
     rootless.announce()
@@ -355,18 +353,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except BuildahpyError as exc:
-        sys.stderr.write(f"buildahpy: {exc}\n")
+        if exc.__cause__ is not None:  # a recipe's own exception: its traceback, with -v
+            log.get_logger().debug("recipe raised", exc_info=exc.__cause__)
+        log.error_line(str(exc))
         return exc.exit_code
     except Interrupted as exc:
         warnings = cleanup_failures(exc)
         done = "" if warnings else "; the working container was removed"
-        sys.stderr.write(f"buildahpy: {exc}{done}\n")
+        log.error_line(f"{exc}{done}")
         for warning in warnings:
             log.get_logger().warning("cleanup failed", cause=warning)
         return exc.exit_code
     except Exception as exc:  # a bug or an error nobody foresaw, outside any one build
         log.get_logger().debug("unexpected error", exc_info=exc)  # the traceback, with -v
-        sys.stderr.write(f"buildahpy: {type(exc).__name__}: {exc}\n")
+        log.error_line(f"{type(exc).__name__}: {exc}")
         return 1
 
 

@@ -90,7 +90,7 @@ def test_within_the_budget_there_is_nothing_to_say() -> None:
 def test_over_max_size_names_the_largest_packages() -> None:
     message = budget_failure(Budget.from_options("7 MB", None), 7_860_000, LARGEST, None)
     assert message == (
-        "over its size budget: 7.86 MB on disk is over max_size 7 MB; largest packages: "
+        "over its size budget: 7.86 MB is over max_size 7 MB; largest packages: "
         "glibc 4.55 MB, busybox 1.98 MB, bash 1.28 MB; the tag was not moved"
     )
 

@@ -189,5 +189,5 @@ def test_budget_failure_keeps_the_previous_image_under_the_tag(builder: Builder)
     )
     over = builder.cli(tight)
     assert over.returncode == 1
-    assert "on disk is over max_size 1 kB" in over.stderr
+    assert "is over max_size 1 kB" in over.stderr
     assert builder.image_id("localhost/tight:latest") is None

@@ -10,10 +10,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
+from buildahpy import log
 from buildahpy.api.recipe import Recipe, load_file, load_files
 from buildahpy.build.context import BuildResult
 from buildahpy.errors import BuildError, Interrupted, RecipeError, UsageError
@@ -619,18 +622,34 @@ def test_json_report_has_one_object_per_image(tmp_path: Path) -> None:
 # -- progress ----------------------------------------------------------------------------------
 
 
-def test_plain_progress_prints_one_error_line_per_failure(tmp_path: Path) -> None:
-    out = __import__("io").StringIO()
-    progress = LogProgress(out)
+@pytest.fixture
+def quiet_logs() -> Iterator[None]:
+    """Only warnings and errors, onto the test's captured stderr (as ``-q`` does), once the
+    test calls it (after its fake builds, whose capture replaces stderr)."""
+    yield
+    structlog.reset_defaults()
+
+
+def test_plain_progress_prints_one_error_line_per_failure(
+    tmp_path: Path, quiet_logs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    progress = LogProgress()
     entries = finished_entries(tmp_path)
+    log.configure(quiet=True)
     for entry in entries:
         progress.finished(entry)
-    assert out.getvalue() == "buildahpy: app2: app2 broke\n"
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "warning" not in line] == [
+        "buildahpy: app2: app2 broke"
+    ]
 
 
-def test_live_progress_redraws_one_status_line(tmp_path: Path) -> None:
+def test_live_progress_redraws_one_status_line(
+    tmp_path: Path, quiet_logs: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = __import__("io").StringIO()
     entries = {e.name: e for e in finished_entries(tmp_path)}
+    log.configure(quiet=True)
     progress = LiveProgress(out, total=6)
     progress.started(entries["base"])
     progress.started(entries["solo"])
@@ -638,5 +657,5 @@ def test_live_progress_redraws_one_status_line(tmp_path: Path) -> None:
     progress.finished(entries["app2"])
     text = out.getvalue()
     assert "\r\x1b[K     built  base 1.0s\n" in text
-    assert "\r\x1b[Kbuildahpy: app2: app2 broke\n" in text
+    assert capsys.readouterr().err == "buildahpy: app2: app2 broke\n"
     assert text.endswith("[2/6] 1 built, 1 failed | running: solo 0s")

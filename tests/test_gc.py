@@ -181,7 +181,7 @@ def test_gc_removes_a_killed_builds_container_and_nothing_else(builder: Builder)
         assert result.returncode == 0, result.stderr
         assert f"removed {leftover} (was mounted at {leftover_mount})\n" in result.stdout
         assert f"kept {alive} (its build, pid {live.pid}, is still running)\n" in result.stdout
-        assert "1 leftover container(s) and 0 pending image(s) removed, 1 in use" in result.stdout
+        assert "1 leftover container and 0 pending images removed, 1 in use" in result.stdout
         remaining = builder.containers()
         assert leftover not in remaining
         assert {alive, *foreign} <= set(remaining)
@@ -223,7 +223,7 @@ def test_gc_with_many_leftovers(builder: Builder) -> None:
             builder.tool("buildah", "mount", name)
     result = builder.cli("--gc", repo=False, releasever=None)
     assert result.returncode == 0, result.stderr
-    assert "20 leftover container(s) and 0 pending image(s) removed, 0 in use" in result.stdout, (
+    assert "20 leftover containers and 0 pending images removed, 0 in use" in result.stdout, (
         result.stdout
     )
     assert result.stdout.count("was mounted at") == 10
@@ -259,7 +259,7 @@ def test_gc_removes_pending_images_and_keeps_a_tag_that_made_it(builder: Builder
         assert f"removed {name}\n" in result.stdout
         assert f"removed image name localhost/{name}:pending\n" in result.stdout
         assert builder.image_id(f"localhost/{name}:pending") is None
-    assert "2 leftover container(s) and 2 pending image(s) removed, 0 in use" in result.stdout
+    assert "2 leftover containers and 2 pending images removed, 0 in use" in result.stdout
     assert builder.image_id("localhost/kept:latest") == kept_id
     assert builder.containers() == []
     builder.tool("buildah", "rmi", "localhost/kept:latest")
@@ -307,7 +307,7 @@ def test_builders_in_two_containers_sharing_one_storage_never_reap_each_other(
         stdout, stderr = gc_run.communicate(timeout=60)
         assert gc_run.returncode == 0, stderr
         assert f"kept {alive} (its build, pid {live.pid}, is still running)\n" in stdout
-        assert "0 leftover container(s) and 0 pending image(s) removed, 1 in use" in stdout
+        assert "0 leftover containers and 0 pending images removed, 1 in use" in stdout
 
         quick = builder.recipe(
             "quick.py",

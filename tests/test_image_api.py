@@ -20,7 +20,7 @@ from buildahpy.api.recipe import load_file, load_files, normalise_tag
 from buildahpy.api.validate import check_owner
 from buildahpy.build import accounts, suggest
 from buildahpy.build.checks import runtime
-from buildahpy.build.dryrun import print_plan
+from buildahpy.build.dryrun import PlanEngine, print_plan
 from buildahpy.errors import BuildError, RecipeError
 from buildahpy.fleet import inputs
 from buildahpy.host import buildah, repodata
@@ -400,12 +400,14 @@ def test_bad_new_config_values(fields: dict, message: str) -> None:
 
 
 def test_the_dry_run_shows_the_new_config_and_the_docker_format(tmp_path: Path) -> None:
-    image = Image(DryEngine())
+    plan = sample_plan()
+    engine = PlanEngine(plan)
+    image = Image(engine)
     image.config(
         cmd=[], env={"X": None}, labels={"L": None}, stop_signal="SIGINT", healthcheck=["/x"]
     )
     out = io.StringIO()
-    print_plan(sample_plan(), image, out)
+    print_plan(plan, image, engine, out)
     text = out.getvalue()
     for expected in (
         "--cmd=[]",

@@ -175,7 +175,7 @@ def test_the_text_and_the_json_say_the_same() -> None:
     found = diff.compare(old, new)
     text = diff.lines(found)
     assert text[0] == "old (oooooooooooo) -> new (nnnnnnnnnnnn)"
-    assert text[1] == "size on disk: 1 kB -> 3 kB (+2 kB); packages: 2 -> 2 (+1.9 kB)"
+    assert text[1] == "size: 1 kB -> 3 kB (+2 kB); packages: 2 -> 2 (+1.9 kB)"
     assert "packages: 1 added, 1 removed, 1 upgraded, 0 downgraded, 0 rebuilt" in text
     assert "  upgraded   bash-1.0-1.fc40.x86_64 -> bash-5.2-1.fc40.x86_64  +0 B" in text
     assert "  env SIZE: 1000 -> 3000" in text

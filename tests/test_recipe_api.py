@@ -12,7 +12,7 @@ from buildahpy.api.config import ImageConfig
 from buildahpy.api.image import DryEngine, Image
 from buildahpy.api.recipe import load_file, load_files, normalise_tag
 from buildahpy.build import accounts
-from buildahpy.build.dryrun import print_plan
+from buildahpy.build.dryrun import PlanEngine, print_plan
 from buildahpy.errors import BuildError, RecipeError
 from buildahpy.fleet import inputs
 from buildahpy.plan.plan import Options
@@ -252,7 +252,7 @@ def test_opting_out_changes_the_plan_and_the_inputs(tmp_path: Path) -> None:
 def test_the_dry_run_plan_lists_the_checks(tmp_path: Path) -> None:
     out = io.StringIO()
     plan = planned(tmp_path, "dnf4", skip_checks=(("libraries", "static binaries only"),))
-    print_plan(plan, Image(DryEngine()), out)
+    print_plan(plan, Image(DryEngine()), PlanEngine(plan), out)
     assert (
         "  checks before commit: user, workdir, entrypoint, libraries (skipped: static binaries "
         "only), os-release\n" in out.getvalue()

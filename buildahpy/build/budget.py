@@ -1,9 +1,10 @@
 """A recipe's size budget (``max_size=``, ``max_growth=``), checked before the commit, so a build
 over it fails with the previous image still under the tag.
 
-The size is the size report's (sizes.disk_usage of the finished rootfs: regular files, each
-inode once); the image it replaces, the one under the tag now, is mounted and measured the same
-way, and its packages are compared with the new ones (plan/imagediff.py) to say what grew.
+The size is the image's one size (the table's and the size report's: `podman images`), of the
+image committed under its pending name, before the tag moves; the image it replaces, the one
+under the tag now, is measured the same way, and its packages are compared with the new ones
+(plan/imagediff.py) to say what grew.
 Host binaries: buildah and rpm (through image_facts.py), only when a budget is set.
 """
 
@@ -54,7 +55,7 @@ def budget_failure(
     given = dict(budget.given)
     broken = []
     if budget.max_size is not None and size > budget.max_size:
-        broken.append(f"{human_size(size)} on disk is over max_size {given['max_size']}")
+        broken.append(f"{human_size(size)} is over max_size {given['max_size']}")
     if budget.max_growth is not None and previous is not None:
         name, before = previous
         growth = size - before
@@ -78,18 +79,19 @@ def _previous(ctx: Context) -> ImageFacts | None:
     return None if image_id is None else read_image(image_id)
 
 
-def check_budget(ctx: Context) -> None:
-    """Fail the build, before anything is committed, when the image breaks its budget."""
+def check_budget(ctx: Context, size: int) -> None:
+    """Fail the build, before the tag moves, when the committed image (``size`` bytes) breaks
+    its budget; the unwind then removes it."""
     budget = ctx.recipe.budget
     if budget.empty or ctx.report is None:
         return
     with step("budget"):
-        size, largest = ctx.report.rootfs_bytes, ctx.report.largest
+        largest = ctx.report.largest
         over_size = budget.max_size is not None and size > budget.max_size
         previous = _previous(ctx) if budget.max_growth is not None or over_size else None
         before, changes = None, list[PackageChange]()
         if previous is not None:
-            before = (f"{ctx.plan.tag} {previous.image_id[:12]}", previous.rootfs_bytes)
+            before = (f"{ctx.plan.tag} {previous.image_id[:12]}", previous.image_bytes)
             changes = imagediff.package_changes(previous.packages, ctx.rpmdb, installed_bytes)
         failure = budget_failure(budget, size, largest, before, changes)
     if failure:

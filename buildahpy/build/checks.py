@@ -91,7 +91,20 @@ def check_image(ctx: Context) -> None:
         ran=", ".join(ran) or "none",
         skipped=", ".join(skipped) or "none",
         **outcomes,
+        _text=checks_line(ran, {name: outcomes[name] for name in skipped}),
     )
+
+
+def checks_line(ran: list[str], skipped: Mapping[str, str]) -> str:
+    """The console's line: what ran, what was skipped (with the recipe's reason, if it gave
+    one); the log event has every outcome in full."""
+    by_recipe = "skipped by the recipe: "
+    said = [
+        f"{name} ({why.removeprefix(by_recipe)})" if why.startswith(by_recipe) else name
+        for name, why in skipped.items()
+    ]
+    line = f"{'checks':<12}  ran {', '.join(ran) or 'none'}"
+    return line + (f"; skipped {', '.join(said)}" if said else "")
 
 
 def run_checks(

@@ -28,7 +28,7 @@ def diff_images(old: str, new: str, *, files: bool = False) -> ImageDiff:
 
 def _side(facts: ImageFacts) -> imagediff.Side:
     return imagediff.Side(
-        facts.reference, facts.image_id, facts.rootfs_bytes, facts.rpmdb, len(facts.packages)
+        facts.reference, facts.image_id, facts.image_bytes, facts.rpmdb, len(facts.packages)
     )
 
 
@@ -106,8 +106,8 @@ def lines(diff: ImageDiff) -> list[str]:
     old, new = diff.old, diff.new
     out = [
         f"{_name(old)} -> {_name(new)}",
-        f"size on disk: {sizes.human_size(old.rootfs_bytes)} -> "
-        f"{sizes.human_size(new.rootfs_bytes)} ({signed(new.rootfs_bytes - old.rootfs_bytes)}); "
+        f"size: {sizes.human_size(old.image_bytes)} -> "
+        f"{sizes.human_size(new.image_bytes)} ({signed(new.image_bytes - old.image_bytes)}); "
         f"packages: {old.packages} -> {new.packages} ({signed(diff.package_delta)})",
     ]
     out += [f"{side.reference}: no rpmdb" for side in (old, new) if not side.rpmdb]

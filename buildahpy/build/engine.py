@@ -21,7 +21,7 @@ from buildahpy.build.context import Context
 from buildahpy.errors import BuildError, CommandError
 from buildahpy.host import buildah, dnf, rpmdb
 from buildahpy.host.rootfs import Ids, RootFS
-from buildahpy.log import get_logger, step
+from buildahpy.log import get_logger, plural, step
 from buildahpy.plan.plan import Plan
 
 
@@ -180,7 +180,7 @@ def install_packages(ctx: Context, packages: list[str]) -> None:
         locked.install_locked(ctx)
         ctx.requested += [spec for spec in dict.fromkeys(packages) if spec not in ctx.requested]
         return
-    with step("dnf install", packages=" ".join(packages)):
+    with step("dnf install", show=True, packages=" ".join(packages)) as note:
         root = str(ctx.rootfs.path)
         has_db = ctx.rootfs.exists(ctx.plan.rpmdb_path)
         installed = packages_mod.installed_names(ctx.plan, root, ctx.env, has_db)
@@ -190,7 +190,18 @@ def install_packages(ctx: Context, packages: list[str]) -> None:
         except CommandError as error:
             raise suggest.explained(error, ctx.plan, ctx.rootfs) from None
         ctx.hidden += [name for name in hidden if name not in ctx.hidden]
+        note.detail = transaction_note(ctx, installed, packages)
     ctx.requested += [spec for spec in dict.fromkeys(packages) if spec not in ctx.requested]
+
+
+def transaction_note(
+    ctx: Context, before: Sequence[str], asked: Sequence[str], verb: str = ""
+) -> str:
+    """``15 packages (glibc-minimal-langpack coreutils-single nginx)``: how many packages the
+    transaction added (or, for a remove, took), and what the recipe asked for."""
+    after = rpmdb.names(str(ctx.rootfs.path), ctx.plan.rpmdb_path, ctx.env)
+    changed = len(set(after) - set(before)) if not verb else len(set(before) - set(after))
+    return f"{plural(changed, 'package')}{' ' + verb if verb else ''} ({' '.join(asked)})"
 
 
 def add_declared_users(ctx: Context) -> None:
@@ -211,9 +222,11 @@ def remove_packages(ctx: Context, packages: list[str]) -> None:
     build fails at the end, see packages.require_satisfied)."""
     check_host_paths(ctx.plan, ctx.rootfs)
     root = str(ctx.rootfs.path)
-    with step("dnf remove", packages=" ".join(packages)):
+    with step("dnf remove", show=True, packages=" ".join(packages)) as note:
         asked = [*ctx.requested, *packages] if ctx.requested else []
         before = rpmdb.satisfying(root, ctx.plan.rpmdb_path, asked, ctx.env)
+        names = rpmdb.names(root, ctx.plan.rpmdb_path, ctx.env)
         dnf.run_transaction(ctx.plan, dnf.remove_argv(ctx.plan, root, packages), ctx.env)
+        note.detail = transaction_note(ctx, names, packages, "removed")
     taken = {name for spec in packages for name in before.get(spec, [])}
     ctx.requested = [s for s in ctx.requested if not before[s] or not set(before[s]) <= taken]

@@ -17,7 +17,6 @@ from typing import Any
 
 import attrs
 
-from buildahpy.build import sizes
 from buildahpy.build.bases import RPMDB_PATHS, has_db
 from buildahpy.errors import BuildError, CommandError
 from buildahpy.host import buildah, imagetree, rpmdb
@@ -34,7 +33,7 @@ class ImageFacts:
     config: dict[str, Any]  # buildah inspect's OCIv1 config
     rpmdb: str  # where the rpmdb is inside the image, "" when it has none
     packages: dict[str, Package]
-    rootfs_bytes: int  # regular files on disk, each inode once (sizes.disk_usage)
+    image_bytes: int  # the image's size, as `podman images` shows it (buildah.image_size)
     tree: dict[str, imagetree.Entry] | None = None
 
     @property
@@ -73,8 +72,7 @@ def read_image(image: str, *, tree: bool = False) -> ImageFacts:
     except CommandError:
         raise BuildError(f"{image}: no such local image") from None
     with mounted(image_id or image) as root, tempfile.TemporaryDirectory() as home:
-        # measured before rpm reads the rpmdb: sqlite leaves its -shm (and -wal) file beside it
-        rootfs_bytes = sizes.disk_usage(root.path)
+        image_bytes = buildah.image_size(image_id or image)
         snapshot = imagetree.snapshot(root.path) if tree else None
         dbpath = find_rpmdb(root)
         env = base_env({"HOME": home})  # the user's ~/.rpmmacros never applies
@@ -85,6 +83,6 @@ def read_image(image: str, *, tree: bool = False) -> ImageFacts:
             config=config,
             rpmdb=dbpath,
             packages=packages,
-            rootfs_bytes=rootfs_bytes,
+            image_bytes=image_bytes,
             tree=snapshot,
         )

@@ -41,11 +41,9 @@ def install(
     solver, which then picks the small one. Should a package need a large provider by name, the
     transaction fails to resolve: it is then run again as asked, and that is logged.
     """
-    table = plan.alternatives
-    hidden = minimize.excludes(table, named, installed) if plan.minimize.alternatives else []
+    argv, hidden = install_command(plan, root, packages, named, installed, justdb=justdb)
     env = dict(env)
     try:
-        argv = dnf.install_argv(plan, root, packages, hidden, justdb=justdb)
         dnf.run_transaction(plan, argv, env)
         return hidden
     except CommandError as error:
@@ -59,6 +57,22 @@ def install(
         )
     dnf.run_transaction(plan, dnf.install_argv(plan, root, packages, justdb=justdb), env)
     return []
+
+
+def install_command(
+    plan: Plan,
+    root: str,
+    packages: Sequence[str],
+    named: Sequence[str],
+    installed: Sequence[str],
+    *,
+    justdb: bool = False,
+) -> tuple[list[str], list[str]]:
+    """The dnf command line of one install transaction, and the large providers it hides:
+    what a build runs first, and what the dry run prints."""
+    table = plan.alternatives
+    hidden = minimize.excludes(table, named, installed) if plan.minimize.alternatives else []
+    return dnf.install_argv(plan, root, packages, hidden, justdb=justdb), hidden
 
 
 def resolution_bytes(
@@ -136,7 +150,7 @@ def prune(
     if doomed:
         before = {path: path_state(rootfs, path) for path in sorted(touched)}
         rpmdb.erase(root, plan.rpmdb_path, doomed, env)
-        get_logger().info("pruned install-time-only packages", packages=" ".join(doomed))
+        get_logger().debug("pruned install-time-only packages", packages=" ".join(doomed))
         altered = [path for path, state in before.items() if path_state(rootfs, path) != state]
         if altered:
             raise BuildError(

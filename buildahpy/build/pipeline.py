@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -31,7 +30,7 @@ from buildahpy.errors import BuildahpyError, BuildError, CommandError
 from buildahpy.host import buildah, cache, dnf, rpmdb
 from buildahpy.host import workdir as workdir_mod
 from buildahpy.host.rootfs import RootFS
-from buildahpy.log import get_logger, step
+from buildahpy.log import get_logger, plural, recipe_context, step
 from buildahpy.plan import arches, contents, minimize, timestamp
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.labels import (
@@ -56,7 +55,11 @@ def build(
     extras: Extras = NO_EXTRAS,
 ) -> BuildResult:
     started = time.monotonic()
-    with UnwindStack() as stack, step("build", recipe=recipe.name, tag=recipe.tag):
+    with (
+        recipe_context(recipe.name),
+        UnwindStack() as stack,
+        step("build", recipe=recipe.name, tag=recipe.tag),
+    ):
         setup = prepare_workdir(stack, recipe, options, host, flavour, extras)
         setup = locked.fetch_locked(setup)
         claim_name(setup)
@@ -77,16 +80,15 @@ def build(
         record_contents(ctx)
         check_requested(ctx)
         check_image(ctx)
-        check_budget(ctx)
         write_sbom_in_image(ctx)
         normalise_rootfs(ctx)
         configure_image(ctx)
         commit_image(ctx)
         size = measure_image(ctx)
+        check_budget(ctx, size)  # the committed image's size, before the tag moves
         write_sboms(ctx)
         tag_image(ctx)
-    if ctx.report is not None:
-        sys.stderr.write("\n".join(ctx.report.lines()) + "\n")
+        report_sizes(ctx, size)
     return BuildResult(
         recipe.name,
         ctx.plan.tag,
@@ -97,6 +99,15 @@ def build(
         ctx.report,
         ctx.contents,
     )
+
+
+def report_sizes(ctx: Context, size: int) -> None:
+    """The size report, with the image's one size (the table's): after the tag, as news."""
+    if ctx.report is None:
+        return
+    ctx.report = attrs.evolve(ctx.report, image_bytes=size)
+    text = "\n".join(ctx.report.lines())
+    get_logger().info("size report", **ctx.report.fields(), _text=text)
 
 
 def prepare_workdir(
@@ -202,11 +213,16 @@ def run_recipe(ctx: Context) -> None:
 def prune_packages(ctx: Context) -> None:
     if not ctx.plan.minimize.prune or not ctx.rootfs.exists(ctx.plan.rpmdb_path):
         return
-    with step("prune"):
+    with step("prune", show=True) as note:
         root, dbpath = str(ctx.rootfs.path), ctx.plan.rpmdb_path
         satisfied = rpmdb.satisfying(root, dbpath, ctx.requested, ctx.env)
         ctx.pruned = packages_mod.prune(
             ctx.plan, ctx.rootfs, ctx.env, satisfied, ctx.base_packages, ctx.touched
+        )
+        names = " ".join(p.name for p in ctx.pruned)
+        note.show = bool(ctx.pruned)
+        note.detail = f"{plural(len(ctx.pruned), 'package')} removed" + (
+            f" ({names})" if names else ""
         )
 
 
@@ -249,9 +265,9 @@ def measure_sizes(ctx: Context) -> None:
     named = set(minimize.resolve_roots(ctx.rpmdb, ctx.satisfied))
     swapped = minimize.swaps(table, ctx.hidden, set(ctx.rpmdb) - named)
     title = f"{ctx.recipe.tag} ({ctx.plan.arch})" if ctx.plan.arch else ctx.plan.tag
-    report = sizes.make_report(title, ctx.rootfs.path, ctx.rpmdb, ctx.pruned, swapped)
+    report = sizes.make_report(title, ctx.rpmdb, ctx.pruned, swapped)
     if ctx.options.explain and ctx.requested:
-        with step("explain"):
+        with step("explain", show=True):
             report = explain(ctx, report)
     ctx.report = report
 
@@ -318,7 +334,7 @@ def commit_image(ctx: Context) -> None:
     """Commit under a name only this build uses; the undo, registered before buildah starts,
     drops that name: the image goes with it unless the tag was added (a signal can stop buildah
     after it stored the image but before it wrote the iidfile: the name still finds it)."""
-    with step("commit"):
+    with step("commit", show=True):
         iidfile = Path(ctx.plan.workdir) / "iid"
         pending = gc.pending_name(ctx.container)
         ctx.stack.callback(release_pending, ctx, pending)

@@ -1,44 +1,23 @@
 """The size report printed after each build: what is in the image and what minimising saved.
 
-Everything is measured: bytes on disk by walking the rootfs (hard links once, symlinks never
-followed), per-package and skipped-file bytes from the rpm headers in the image's rpmdb, pruned
+Everything is measured: the image's size as ``podman images`` shows it (the one size of an
+image everywhere: here, in the table, the report), per-package and skipped-file bytes from
+the rpm headers in the image's rpmdb, pruned
 bytes from the headers of the packages removed, and (with --explain) the weak-dependency and
 alternatives savings from real dnf resolutions of the same request into a scratch rpmdb.
 """
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from typing import Any
 
 import attrs
 
+from buildahpy.log import human_size, plural
 from buildahpy.plan.packages import Package, doc_or_lang_bytes
 
-
-def human_size(size: float) -> str:
-    """Decimal units with three significant digits, the way ``podman images`` prints sizes."""
-    units = ["B", "kB", "MB", "GB", "TB"]
-    index = 0
-    while size >= 1000 and index < len(units) - 1:
-        size /= 1000
-        index += 1
-    return f"{size:.3g} {units[index]}"
-
-
-def disk_usage(root: Path) -> int:
-    """Bytes of regular files below ``root``, each inode once, links not followed."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            st = os.lstat(os.path.join(dirpath, name))
-            if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_size
-    return total
+__all__ = ["SizeReport", "human_size", "installed_bytes", "make_report"]
 
 
 def installed_bytes(package: Package) -> int:
@@ -48,7 +27,6 @@ def installed_bytes(package: Package) -> int:
 @attrs.frozen
 class SizeReport:
     tag: str
-    rootfs_bytes: int
     package_count: int
     largest: tuple[tuple[str, int], ...]
     docs_saved: int
@@ -58,12 +36,29 @@ class SizeReport:
     weak_saved: int | None = None
     alternatives_saved: int | None = None
     why: tuple[tuple[str, str], ...] = ()
+    image_bytes: int = 0  # the committed image's size (buildah.image_size), once it exists
+
+    def fields(self) -> dict[str, Any]:
+        """The report as data (``--log-format json``)."""
+        return {
+            "tag": self.tag,
+            "size": self.image_bytes,
+            "packages": self.package_count,
+            "largest": dict(self.largest),
+            "saved": {"docs": self.docs_saved, "languages": self.langs_saved},
+            "pruned": dict(self.pruned),
+            "alternatives": list(self.alternatives),
+            "saved_by_resolution": None
+            if self.weak_saved is None
+            else {"weak_deps": self.weak_saved, "alternatives": self.alternatives_saved},
+            "why": dict(self.why),
+        }
 
     def lines(self) -> list[str]:
         largest = ", ".join(f"{name} {human_size(size)}" for name, size in self.largest)
         pruned = sum(size for _name, size in self.pruned)
         lines = [
-            f"{self.tag}: {human_size(self.rootfs_bytes)} on disk, {self.package_count} packages",
+            f"{self.tag}: {human_size(self.image_bytes)}, {plural(self.package_count, 'package')}",
             f"  largest: {largest or '-'}",
             f"  saved: docs {human_size(self.docs_saved)}, other languages "
             f"{human_size(self.langs_saved)}, pruned {human_size(pruned)}"
@@ -82,7 +77,6 @@ class SizeReport:
 
 def make_report(
     tag: str,
-    rootfs: Path,
     packages: Mapping[str, Package],
     pruned: Sequence[Package],
     alternatives: Iterable[str],
@@ -91,7 +85,6 @@ def make_report(
     by_size = sorted(((installed_bytes(p), p.name) for p in packages.values()), reverse=True)
     return SizeReport(
         tag=tag,
-        rootfs_bytes=disk_usage(rootfs),
         package_count=len(packages),
         largest=tuple((name, size) for size, name in by_size[:5]),
         docs_saved=docs,

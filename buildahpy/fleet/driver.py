@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from buildahpy import log
 from buildahpy.fleet import history, publish, remote, report_html, summary
 from buildahpy.fleet.fleet import (
     BUILT,
@@ -53,7 +54,7 @@ def run(
     if send.registry or send.push:  # the fleet's images live in a registry
         home = remote.Remote(send, shard, settings.base_timeout)
     preparer = Preparer(options, host, flavour, settings, existing, home)
-    live = settings.jobs > 1 and sys.stderr.isatty()
+    live = settings.jobs > 1 and sys.stderr.isatty() and log.log_format() == "console"
     progress = LiveProgress(sys.stderr, len(nodes)) if live else LogProgress()
     with ExitStack() as stack:
         executor: Executor = InlineExecutor(node.recipe for node in nodes)
@@ -61,7 +62,7 @@ def run(
             rundir = stack.enter_context(tempfile.TemporaryDirectory(prefix="buildahpy-run-"))
             recipes = [node.recipe for node in nodes]
             executor = ForkExecutor(
-                settings.jobs, Path(rundir), recipes, verbose=settings.verbose, tick=progress.tick
+                settings.jobs, Path(rundir), recipes, tick=progress.tick, relay=progress.relay
             )
         stack.callback(progress.close)
         reporter = home.reporter(progress) if home else progress
@@ -79,9 +80,10 @@ def run(
     shares = summary.fleet_shares(table, images)
     if len(shares) > 1:
         summary.print_fleet(shares, table, sys.stdout)
-    publish.print_sent(sent, sys.stdout, sys.stderr)
+    publish.print_sent(sent, sys.stdout)
+    data = summary.report(table, shares, wall)
+    log.get_logger().info("summary", **summary.brief(data), _json=True)  # JSON's last line
     if report_path is not None or html_dir is not None:
-        data = summary.report(table, shares, wall)
         publish.annotate(data, sent)
         remote.annotate(data, entries, home)
         write_reports(data, report_path, html_dir, history_dir)

@@ -17,6 +17,7 @@ its container, then exits 130/143. Every tool is started by the builds, via tool
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -111,12 +112,13 @@ class ForkExecutor:
         rundir: Path,
         recipes: Iterable[Recipe],
         *,
-        verbose: bool = False,
         tick: Callable[[], None] = lambda: None,
+        relay: Callable[[str, list[str]], None] = lambda name, lines: None,
     ) -> None:
-        self.capacity, self.rundir, self.verbose, self.tick = capacity, rundir, verbose, tick
+        self.capacity, self.rundir, self.tick, self.relay = capacity, rundir, tick, relay
         self.recipes = {entry.name: entry for entry in recipes}
         self.pids: dict[str, int] = {}
+        self.read: dict[str, int] = {}  # how far each build's log has been relayed
 
     def start(self, name: str, job: Job) -> None:
         sys.stdout.flush()  # or the child would write our buffered output again
@@ -145,9 +147,25 @@ class ForkExecutor:
             done = [(name, status) for name, status in self.reap() if status is not None]
             if done:
                 return [(name, self.collect(name, status)) for name, status in done]
+            for name in self.pids:
+                self.follow(name)
             self.tick()
             time.sleep(_POLL_SECONDS)
         return []
+
+    def follow(self, name: str, *, final: bool = False) -> None:
+        """Relay the whole lines a build has added to its log since last time (all that is
+        left, once it has exited)."""
+        try:
+            with (self.rundir / f"{name}.log").open("rb") as handle:
+                handle.seek(self.read.get(name, 0))
+                data = handle.read()
+        except FileNotFoundError:
+            return
+        end = len(data) if final else data.rfind(b"\n") + 1
+        if end:
+            self.read[name] = self.read.get(name, 0) + end
+            self.relay(name, data[:end].decode(errors="replace").splitlines())
 
     def reap(self) -> list[tuple[str, int | None]]:
         found: list[tuple[str, int | None]] = []
@@ -158,14 +176,13 @@ class ForkExecutor:
 
     def collect(self, name: str, code: int) -> Outcome:
         del self.pids[name]
-        log_text = (self.rundir / f"{name}.log").read_text(errors="replace")
-        if self.verbose:
-            sys.stderr.write("".join(f"[{name}] {line}\n" for line in log_text.splitlines()))
+        self.follow(name, final=True)
         if self.outcome(name).exists():
             with self.outcome(name).open("rb") as handle:
                 outcome: Outcome = pickle.load(handle)
             return outcome
-        tail = stderr_tail(log_text) or "no output"
+        log_text = (self.rundir / f"{name}.log").read_text(errors="replace")
+        tail = stderr_tail("\n".join(map(_plain, log_text.splitlines()))) or "no output"
         return Outcome(error=f"the build's process exited {code}: {tail}", exit_code=1)
 
     def stop(self) -> None:
@@ -182,6 +199,17 @@ class ForkExecutor:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         self.pids.clear()
+
+
+def _plain(line: str) -> str:
+    """A build log's line as the console shows it (the log holds JSON records, see log.py)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    return str(record.get("_text") or record.get("message") or record.get("event") or line)
 
 
 class Decider(Protocol):

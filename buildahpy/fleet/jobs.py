@@ -259,7 +259,11 @@ class Preparer:
 
     def makecache(self, recipe: Recipe, staging: Path) -> None:
         """dnf fetches every repository's metadata into ``staging``, as a build's dnf would."""
-        with ExitStack() as stack, step("refresh metadata", release=self.releasever(recipe)):
+        with (
+            ExitStack() as stack,
+            step("refresh metadata", show=True, release=self.releasever(recipe)) as note,
+        ):
+            note.detail = f"release {self.releasever(recipe)}"
             plan = make_plan(
                 recipe,
                 self.options,

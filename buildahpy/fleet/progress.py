@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from buildahpy.log import get_logger
+from buildahpy.log import error_line, get_logger, replay
 
 if TYPE_CHECKING:
     from buildahpy.fleet.fleet import Entry
@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 _CLEAR = "\r\x1b[K"
 
 
-def error_line(entry: Entry) -> str:
+def report_error(entry: Entry) -> None:
     """The one line a failed build prints, as a single build always has."""
-    return f"buildahpy: {entry.name}: {entry.error}\n"
+    error_line(f"{entry.name}: {entry.error}")
 
 
 def cleanup_warnings(entry: Entry) -> None:
@@ -36,21 +36,32 @@ class LogProgress:
         self.stream = stream
 
     def started(self, entry: Entry) -> None:
-        get_logger().info("started", recipe=entry.name, tag=entry.node.recipe.tag)
+        get_logger().debug("started", recipe=entry.name, tag=entry.node.recipe.tag)
 
     def finished(self, entry: Entry) -> None:
         if entry.status == "failed":
-            self.stream.write(error_line(entry))
+            report_error(entry)
             cleanup_warnings(entry)
         elif entry.status == "skipped":
             get_logger().warning("skipped", recipe=entry.name, cause=entry.error)
         else:
+            seconds = f"  {entry.seconds:.1f} s" if entry.status == "built" else ""
+            line = f"{entry.status:<12}  {entry.node.recipe.tag}  {entry.image_id[:12]}{seconds}"
             get_logger().info(
-                entry.status, recipe=entry.name, tag=entry.node.recipe.tag, seconds=entry.seconds
+                entry.status,
+                recipe=entry.name,
+                tag=entry.node.recipe.tag,
+                image_id=entry.image_id,
+                seconds=entry.seconds,
+                _text=line,
             )
 
     def tick(self) -> None:
         """Nothing to redraw."""
+
+    def relay(self, recipe: str, lines: list[str]) -> None:
+        for line in lines:
+            replay(line, recipe)
 
     def close(self) -> None:
         """Nothing to clear."""
@@ -71,8 +82,9 @@ class LiveProgress:
         self.running.pop(entry.name, None)
         self.counts[entry.status] = self.counts.get(entry.status, 0) + 1
         if entry.status == "failed":
-            self.stream.write(_CLEAR + error_line(entry))
+            self.stream.write(_CLEAR)
             self.stream.flush()
+            report_error(entry)
             cleanup_warnings(entry)
         else:
             detail = f" ({entry.error})" if entry.error else f" {entry.seconds:.1f}s"
@@ -82,6 +94,14 @@ class LiveProgress:
     def tick(self) -> None:
         if time.monotonic() - self.last_draw >= 0.5:
             self.draw()
+
+    def relay(self, recipe: str, lines: list[str]) -> None:
+        """A running build's log lines, above the status line."""
+        self.stream.write(_CLEAR)
+        self.stream.flush()
+        for line in lines:
+            replay(line, recipe)
+        self.draw()
 
     def status_line(self, now: float) -> str:
         done = sum(self.counts.values())

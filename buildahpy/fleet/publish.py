@@ -17,7 +17,7 @@ import attrs
 from buildahpy.errors import CommandError, PreflightError, stderr_tail
 from buildahpy.fleet.fleet import BUILT, REGISTRY, UP_TO_DATE, Entry
 from buildahpy.host import buildah, manifest
-from buildahpy.log import step
+from buildahpy.log import error_line, step
 from buildahpy.plan.publish import Publish, destinations, holds_lists, home
 
 
@@ -70,10 +70,10 @@ def _push(tag: str, dest: str, digestfile: Path, options: dict[str, Any]) -> str
     return manifest.push_all(tag, dest, digestfile, **options)
 
 
-def print_sent(sent: Sequence[Sent], out: TextIO, err: TextIO) -> None:
+def print_sent(sent: Sequence[Sent], out: TextIO) -> None:
     for item in sent:
         if item.error:
-            err.write(f"buildahpy: {item.error}\n")
+            error_line(item.error)
         else:
             out.write(f"pushed {item.tag} -> {item.destination} {item.digest}\n")
 

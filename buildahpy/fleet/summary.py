@@ -18,6 +18,7 @@ import attrs
 from buildahpy.build.sizes import human_size
 from buildahpy.fleet.fleet import BUILT, FAILED, SKIPPED, UP_TO_DATE, Entry
 from buildahpy.fleet.jobs import LocalImage
+from buildahpy.log import plural
 
 
 @attrs.frozen
@@ -87,8 +88,8 @@ def totals_line(table: Sequence[Row], wall_seconds: float) -> str:
     distinct = len({nevra for row in ok for nevra in row.packages})
     summary = ", ".join(f"{n} {status}" for status, n in counts(table).items() if n)
     return (
-        f"total: {len(table)} images ({summary or 'none'}), "
-        f"{human_size(sum(row.size for row in ok))}, {distinct} distinct packages, "
+        f"total: {plural(len(table), 'image')} ({summary or 'none'}), "
+        f"{human_size(sum(row.size for row in ok))}, {plural(distinct, 'distinct package')}, "
         f"{wall_seconds:.1f} s"
     )
 
@@ -152,7 +153,7 @@ def print_fleet(shares: Sequence[Share], table: Sequence[Row], out: TextIO) -> N
     stored = sum(share.own_bytes for share in shares)
     separate = sum(row.size for row in table if row.ok)
     out.write(
-        f"fleet: {len(shares)} images, {distinct} distinct packages; "
+        f"fleet: {plural(len(shares), 'image')}, {plural(distinct, 'distinct package')}; "
         f"{human_size(stored)} in own layers ({human_size(separate)} if nothing were shared)\n"
     )
 
@@ -196,6 +197,18 @@ def report(table: Sequence[Row], shares: Sequence[Share], wall_seconds: float) -
             "seconds": round(wall_seconds, 1),
         },
     }
+
+
+_BRIEF = ("recipe", "tag", "role", "status", "image_id", "size", "seconds", "error")
+
+
+def brief(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The report without its package lists: the last line of a JSON log."""
+    images = [
+        {**{key: image[key] for key in _BRIEF}, "packages": len(image["packages"])}
+        for image in data["images"]
+    ]
+    return {"images": images, "totals": data["totals"]}
 
 
 def write_report(path: Path, data: Mapping[str, Any]) -> None:

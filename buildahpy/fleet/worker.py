@@ -17,6 +17,7 @@ from typing import NoReturn
 
 import attrs
 
+from buildahpy import log
 from buildahpy.api.recipe import Recipe
 from buildahpy.build.context import BuildResult, Extras
 from buildahpy.build.multiarch import ArchPart, build_arches
@@ -57,9 +58,11 @@ def run_job(job: Job, recipe: Recipe) -> Outcome:
                 recipe, job.options, host=job.host, flavour=job.flavour, extras=job.extras
             )
     except BuildahpyError as exc:
+        if exc.__cause__ is not None:  # a recipe's own exception: its traceback, with -v
+            get_logger(recipe=recipe.name).debug("recipe raised", exc_info=exc.__cause__)
         return Outcome(error=str(exc), exit_code=exc.exit_code, warnings=cleanup_failures(exc))
     except Exception as exc:  # an OSError, a tool's output we cannot parse, a bug: one line too
-        get_logger().debug("unexpected error", exc_info=exc)  # the traceback, with -v
+        get_logger(recipe=recipe.name).debug("unexpected error", exc_info=exc)  # with -v
         return Outcome(error=unexpected_error(exc), exit_code=1, warnings=cleanup_failures(exc))
     return Outcome(result=result)
 
@@ -104,13 +107,16 @@ def build_in_child(job: Job, recipe: Recipe, log_path: Path, result_path: Path) 
         # what the recipe prints, too, whatever sys.stdout was in the parent
         sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - for the process
         sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115 - for the process
+        log.configure(
+            verbose=log.verbosity() >= log.VERBOSE, quiet=log.verbosity() <= log.QUIET, fmt="relay"
+        )
         outcome = run_job(job, recipe)
         write_outcome(result_path, outcome)
         code = outcome.exit_code
     except Interrupted as exc:
         warnings = cleanup_failures(exc)
         done = "" if warnings else "; its container was removed"
-        sys.stderr.write(f"buildahpy: {recipe.name}: {exc}{done}\n")
+        log.error_line(f"{recipe.name}: {exc}{done}")
         for warning in warnings:
             get_logger().warning("cleanup failed", recipe=recipe.name, cause=warning)
         code = exc.exit_code

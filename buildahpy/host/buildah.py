@@ -311,6 +311,16 @@ def inspect_images(references: Sequence[str]) -> list[dict[str, object]]:
     return images
 
 
+def images() -> list[tuple[str, tuple[str, ...]]]:
+    """Every local image (intermediate ones too) as (full id, its names), in one call."""
+    out = run(["buildah", "images", "--all", "--json", "--no-trunc"], quiet=True).stdout
+    entries = json.loads(out or "null") or []
+    return [
+        (str(entry["id"]).removeprefix("sha256:"), tuple(entry.get("names") or ()))
+        for entry in entries
+    ]
+
+
 def image_names() -> list[str]:
     """Every name of every local image, in one call."""
     out = run(["buildah", "images", "--all", "--json"], quiet=True).stdout

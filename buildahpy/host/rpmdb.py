@@ -103,6 +103,16 @@ def query(root: str, dbpath: str, env: Mapping[str, str]) -> dict[str, Package]:
     return parse_query(out)
 
 
+def names(root: str, dbpath: str, env: Mapping[str, str]) -> list[str]:
+    """The installed packages' names: the cheap query (no file lists)."""
+    out = run(
+        [*root_argv(root, dbpath), "-qa", "--qf", "%{NAME}\n"],
+        env=env,
+        hint="cannot read the image's rpmdb",
+    ).stdout
+    return out.split()
+
+
 def buildtimes(root: str, dbpath: str, env: Mapping[str, str]) -> list[int]:
     """Every installed package's BUILDTIME: the newest is the image's time (plan/timestamp.py)."""
     out = run(

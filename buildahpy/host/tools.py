@@ -20,7 +20,7 @@ import sh
 
 from buildahpy import interrupts
 from buildahpy.errors import CommandError, PreflightError
-from buildahpy.log import get_logger
+from buildahpy.log import context_logger, get_logger
 
 # Variables a child may inherit from our environment: what buildah, podman and dnf need to find
 # their storage, user namespace and proxies. Everything else is dropped so the caller's shell
@@ -80,27 +80,37 @@ def run(
     hint: str = "",
     quiet: bool = False,
     shield: bool = False,
+    stream: bool = False,
 ) -> Completed:
     """Run ``argv`` to completion; raise CommandError (argv, exit code, stderr tail) on failure.
 
     stdout is captured and returned; stderr lines are logged at debug level as they arrive (so
-    ``-v`` shows dnf's progress) and kept for the error message. ``shield``: the child runs in
+    ``-v`` shows dnf's progress) and kept for the error message; with ``stream`` stdout's lines
+    too (dnf's own report, for ``-v``), as they come. ``shield``: the child runs in
     its own process group (out of reach of the terminal's Ctrl-C) and an interrupt waits for it
     to end instead of stopping it, for a step that must not be cut half-way.
     """
     argv = [str(arg) for arg in argv]
     env = dict(env) if env is not None else base_env()
-    log = get_logger()
+    log = context_logger()
     if not quiet:
-        log.debug("run", cmd=shlex.join(argv))
+        log.debug("run", cmd=shlex.join(argv), _text=f"$ {shlex.join(argv)}")
     path = which(argv[0], env) if "/" not in argv[0] else argv[0]
     if path is None:
         raise PreflightError(f"'{argv[0]}' is not installed or not on PATH; install it first")
     err_lines: list[str] = []
+    out_lines: list[str] = []
+    tool = os.path.basename(argv[0])
 
     def on_err(line: str) -> None:
         err_lines.append(line)
-        log.debug("stderr", tool=os.path.basename(argv[0]), line=line.rstrip("\n"))
+        text = line.rstrip("\n")
+        log.debug("output", tool=tool, stream="stderr", line=text, _text=f"{tool}! {text}")
+
+    def on_out(line: str) -> None:
+        out_lines.append(line)
+        text = line.rstrip("\n")
+        log.debug("output", tool=tool, stream="stdout", line=text, _text=f"{tool}| {text}")
 
     command = sh.Command(path)
     signals_before = interrupts.count()
@@ -111,6 +121,7 @@ def run(
         _bg=True,
         _bg_exc=False,
         _err=on_err,
+        _out=on_out if stream else None,
         _in=stdin,
         _decode_errors="replace",
         _return_cmd=True,
@@ -122,11 +133,7 @@ def run(
         interrupts.raise_if_swallowed(signals_before)
     except sh.ErrorReturnCode as error:
         raise CommandError(
-            argv,
-            error.exit_code,
-            "".join(err_lines),
-            hint=hint,
-            stdout=str(process.stdout, "utf-8", "replace"),
+            argv, error.exit_code, "".join(err_lines), hint=hint, stdout=_stdout(process, out_lines)
         ) from None
     except BaseException:
         if shield:
@@ -134,7 +141,11 @@ def run(
         else:
             _stop(process)
         raise
-    return Completed(tuple(argv), str(process.stdout, "utf-8", "replace"), "".join(err_lines))
+    return Completed(tuple(argv), _stdout(process, out_lines), "".join(err_lines))
+
+
+def _stdout(process: sh.RunningCommand, streamed: list[str]) -> str:
+    return "".join(streamed) if streamed else str(process.stdout, "utf-8", "replace")
 
 
 def _finish(process: sh.RunningCommand) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from buildahpy.host import userns
 from buildahpy.host.tools import base_env
+from buildahpy.log import get_logger
 from buildahpy.plan.plan import Plan, dnf_conf, rpm_macros
 
 
@@ -23,7 +24,9 @@ def make(stack: ExitStack) -> Path:
 def fill(plan: Plan, sysusers_helper: str) -> dict[str, str]:
     """Write what ``plan`` names in its workdir; return the environment to run dnf and rpm in."""
     workdir = Path(plan.workdir)
-    (workdir / "dnf.conf").write_text(dnf_conf(plan))
+    conf = dnf_conf(plan)
+    (workdir / "dnf.conf").write_text(conf)
+    get_logger().debug("dnf.conf", text=conf, _text=f"dnf.conf: {'; '.join(conf.splitlines())}")
     if plan.private_repos:
         (workdir / "repos.d").mkdir()
         for index, source in enumerate(plan.private_repos):

@@ -65,7 +65,7 @@ class Side:
 
     reference: str
     image_id: str
-    rootfs_bytes: int  # bytes of regular files on disk, as the size report measures them
+    image_bytes: int  # the image's size, as `podman images` and the size report show it
     rpmdb: str  # where its rpmdb was found, "" for none
     packages: int
 
@@ -90,7 +90,7 @@ class ImageDiff:
         out: dict[str, object] = {
             "old": attrs.asdict(self.old),
             "new": attrs.asdict(self.new),
-            "size_delta": self.new.rootfs_bytes - self.old.rootfs_bytes,
+            "size_delta": self.new.image_bytes - self.old.image_bytes,
             "package_size_delta": self.package_delta,
             "packages": [attrs.asdict(c) | {"delta": c.delta} for c in self.packages],
             "config": [attrs.asdict(c) for c in self.config],

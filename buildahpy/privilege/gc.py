@@ -40,7 +40,7 @@ import attrs
 
 from buildahpy.errors import BuildahpyError, BuildError, CommandError, PreflightError
 from buildahpy.host import buildah
-from buildahpy.log import get_logger
+from buildahpy.log import get_logger, plural
 
 PREFIX = "buildahpy-"
 # buildahpy-<recipe name, '_' -> '-'>-<12 hex of the plan digest>-<6 random hex>
@@ -151,11 +151,12 @@ class Collected:
     seconds: float
 
 
-def collect(*, images: bool = True) -> Collected:
+def collect(*, images: bool = True, dry_run: bool = False) -> Collected:
     """Remove every container and pending image of ours whose build is gone; keep the others.
 
     ``images=False`` (the check at startup) lists images only when a container of ours exists:
-    a build killed with a pending image still had its container, which goes last.
+    a build killed with a pending image still had its container, which goes last. ``dry_run``:
+    say what would go, remove nothing.
     """
     started = time.monotonic()
     containers = {n for n in buildah.containers(PREFIX) if NAME_RE.match(n)}
@@ -175,11 +176,19 @@ def collect(*, images: bool = True) -> Collected:
     try:
         dead = [n for n in held if n in containers]
         mounts = buildah.mounts() if dead else {}
-        removed = _remove(dead)
-        dropped = _drop_images([pending[n] for n in held if n in pending])
+        refs = [pending[n] for n in held if n in pending]
+        removed = dead if dry_run else _remove(dead)
+        dropped = refs if dry_run else _drop_images(refs)
     finally:
         for name, fd in held.items():
-            _release(lock_path(name, directory), fd)
+            if dry_run:
+                os.close(fd)
+            else:
+                _release(lock_path(name, directory), fd)
+    if dry_run:
+        return Collected(
+            tuple((n, mounts.get(n, "")) for n in removed), tuple(dropped), tuple(in_use), 0.0
+        )
     _sweep(directory, containers | set(pending))
     log = get_logger()
     for name in removed:
@@ -232,26 +241,58 @@ def _drop_images(refs: list[str]) -> list[str]:
     return refs
 
 
+RUNS_LOCK = "runs.lock"  # in the lock directory: shared by every run that builds
+_held: list[int] = []
+
+
+def claim_run() -> None:
+    """Hold a shared lock on the lock directory's runs.lock until this process exits (its
+    forked builds share it): ``buildahpy gc`` removes untagged images only when it can take
+    the lock exclusively, that is while no run is building (images.py)."""
+    fd = os.open(lock_dir() / RUNS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a gc removes images: a moment
+    _held.append(fd)
+
+
+@contextmanager
+def no_run_building() -> Iterator[bool]:
+    """Whether no run is building (and none starts meanwhile): the exclusive runs lock."""
+    fd = os.open(lock_dir() / RUNS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
 def collect_before_build() -> None:
     """At startup: a leftover that cannot be removed is worth a warning, not a failed build."""
+    claim_run()
     try:
         collect(images=False)
     except BuildahpyError as exc:
         get_logger().warning("cannot remove leftover containers", error=str(exc))
 
 
-def report(result: Collected) -> str:
-    """What ``--gc`` prints: one line per container, then a summary."""
+def report(result: Collected, *, dry_run: bool = False) -> list[str]:
+    """What ``buildahpy gc`` prints about leftovers: one line per container, then a summary."""
+    verb = "would remove" if dry_run else "removed"
+    mounted = "mounted at" if dry_run else "was mounted at"
     lines = [
-        f"removed {name}" + (f" (was mounted at {mnt})" if mnt else "")
-        for name, mnt in result.removed
+        f"{verb} {name}" + (f" ({mounted} {mnt})" if mnt else "") for name, mnt in result.removed
     ]
-    lines += [f"removed image name {ref}" for ref in result.images]
+    lines += [f"{verb} image name {ref}" for ref in result.images]
     lines += [
         f"kept {name} (its build, pid {pid}, is still running)" for name, pid in result.in_use
     ]
     lines.append(
-        f"{len(result.removed)} leftover container(s) and {len(result.images)} pending image(s) "
-        f"removed, {len(result.in_use)} in use, in {result.seconds} s"
+        f"{plural(len(result.removed), 'leftover container')} and "
+        f"{plural(len(result.images), 'pending image')} {'to remove' if dry_run else verb}, "
+        f"{len(result.in_use)} in use, "
+        f"in {result.seconds} s"
     )
-    return "\n".join(lines) + "\n"
+    return lines

@@ -28,7 +28,7 @@ from types import FrameType
 from buildahpy.errors import PreflightError
 from buildahpy.host import preflight, userns
 from buildahpy.host.tools import spawn
-from buildahpy.log import get_logger
+from buildahpy.log import error_line, get_logger
 
 # Set for the child: the number of the pipe fd to report on. Its presence also means "already
 # re-executed", so buildahpy never wraps itself twice.
@@ -85,7 +85,7 @@ def run_in_namespace(argv: Sequence[str]) -> int:
         preflight.check_host(rootless=True)
         userns.check()
     except PreflightError as exc:
-        sys.stderr.write(f"buildahpy: {exc}\n")
+        error_line(str(exc))
         return exc.exit_code
     forward = _Forwarder()
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
@@ -115,9 +115,9 @@ def run_in_namespace(argv: Sequence[str]) -> int:
     if forward.pid is None:
         if forward.received is not None:
             return 128 + forward.received
-        sys.stderr.write(
-            f"buildahpy: buildah unshare could not start the build in a user namespace "
-            f"(exit {code}); see its error above\n"
+        error_line(
+            f"buildah unshare could not start the build in a user namespace "
+            f"(exit {code}); see its error above"
         )
         return PreflightError.exit_code
     return code if code >= 0 else 128 - code

@@ -151,7 +151,7 @@ class Dnf:
 
     def run(self, argv: Sequence[str], env: Mapping[str, str]) -> str:
         try:
-            return run(argv, env=env).stdout
+            return run(argv, env=env, stream=True).stdout
         except CommandError as error:
             cause = self.explain_failure(error.stdout, error.stderr)
             raise CommandError(
