@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -37,17 +36,6 @@ def changing(builder: Builder, packages: list[str], env: str, extra: str = "") -
     )
 
 
-def disk_usage(root: Path) -> int:
-    seen, total = set(), 0
-    for where, _dirs, files in os.walk(root):
-        for name in files:
-            st = os.lstat(os.path.join(where, name))
-            if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_size
-    return total
-
-
 SMALL = ["glibc-minimal-langpack", "bash"]
 
 
@@ -67,10 +55,11 @@ def test_diff_between_two_builds_names_what_changed(builder: Builder) -> None:
     assert changes["busybox"]["kind"] == "added"
     assert changes["busybox"]["new"] == busybox
     assert all(c["kind"] != "removed" for c in found["packages"])
+    old_size, new_size = builder.size(old_id), builder.size(TAG)  # as podman images shows them
     with builder.mounted(old_id) as root:
-        old_size, old_packages = disk_usage(root), builder.packages(root)
+        old_packages = builder.packages(root)
     with builder.mounted(TAG) as root:
-        new_size, new_packages = disk_usage(root), builder.packages(root)
+        new_packages = builder.packages(root)
         busybox_bytes = os.lstat(root / "usr/sbin/busybox").st_size
     assert sorted(set(new_packages) - set(old_packages)) == [
         n for n, c in changes.items() if c["kind"] == "added"
@@ -95,6 +84,9 @@ def explained(stderr: str, tag: str = "localhost/nginx:latest") -> dict[str, str
     """The ``why`` lines of ``tag``'s size report in a build's --explain output."""
     prefix, chains, mine = "  why ", {}, False
     for line in stderr.splitlines():
+        recipe, sep, rest = line.partition("  ")
+        if sep and recipe and not recipe.startswith(" "):
+            line = rest  # after the recipe's name, which the console puts before each line
         if not line.startswith(" "):
             mine = line.startswith(f"{tag}: ")
         elif mine and line.startswith(prefix):

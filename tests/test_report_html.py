@@ -355,3 +355,13 @@ def test_a_run_writes_both_reports_and_carries_what_it_did_not_build(
     assert row.cells[page.column("packages", "Size")].attributes["data-value"] == "40"
     # the chart: the earlier run and this one
     assert [a["data-size"] for t, a in page.tags if t == "circle"] == ["50", "50"]
+
+
+def test_two_runs_within_one_second_are_two_points() -> None:
+    first: dict[str, Any] = {"images": [{"recipe": "a", "size": 1}]}
+    second: dict[str, Any] = {"images": [{"recipe": "a", "size": 1}]}
+    history.stamp(first, now=1_700_000_000.25)
+    history.stamp(second, now=1_700_000_000.75)
+    assert first["created"] == "2023-11-14T22:13:20.250000Z"
+    points = history.series([(first["created"], first), (second["created"], second)])
+    assert len(points["a"]) == 2

@@ -44,8 +44,10 @@ def iso(seconds: float) -> str:
 
 
 def stamp(data: MutableMapping[str, Any], now: float | None = None) -> None:
-    """When this run ended: orders the reports in a history."""
-    data["created"] = iso(time.time() if now is None else now)
+    """When this run ended, to the microsecond: orders the reports in a history, and tells two
+    runs apart that end within one second (a rerun that finds everything up to date)."""
+    seconds = time.time() if now is None else now
+    data["created"] = iso(seconds).replace("Z", f".{round(seconds % 1 * 1e6) % 1000000:06d}Z")
 
 
 def load(directory: Path | None, previous: Path | None = None) -> list[Earlier]:
