@@ -169,9 +169,9 @@ class Image:
     def query(self, argv: Sequence[str]) -> str:
         """Run a command that only reads, for its output (``busybox --list``). buildah's chroot
         runner can exit before it has relayed a quick command's output (about one run in 150
-        on a loaded machine with buildah 1.28; seen once with 1.43): a query that exits 0 having printed
-        nothing, on stdout or stderr, runs again, up to 3 times in all. Use ``run`` for a
-        command that changes the image."""
+        on a loaded machine with buildah 1.28; seen once with 1.43): a query that exits 0
+        having printed nothing, on stdout or stderr, runs again, up to 3 times in all. Use
+        ``run`` for a command that changes the image."""
         _check_argv("query", argv)
         self.steps.append(f"query {shlex.join(argv)}")
         return self._engine.query(list(argv))
