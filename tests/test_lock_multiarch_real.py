@@ -90,3 +90,48 @@ def test_a_lock_without_an_architecture_the_run_builds_is_a_usage_error(
     assert len(lines) == 1, result.stderr
     assert "recipe multi " in lines[0] and "no packages for aarch64" in lines[0], lines[0]
     assert builder.image_id(tag) is None and builder.image_id(f"{tag}-x86_64") is None
+
+
+BASED = """\
+from buildahpy import recipe
+
+
+@recipe("localhost/lock-multi-base", arches="x86_64,aarch64")
+def lock_base(image):
+    image.install("busybox", "glibc-minimal-langpack")
+
+
+@recipe("localhost/lock-multi-app", arches="x86_64,aarch64", base=lock_base)
+def lock_app(image):
+    image.install("arch-probe")
+"""
+
+
+def test_a_multi_arch_recipe_on_a_base_pins_each_architectures_base(
+    builder: Builder,
+    aarch64_repo: Path,  # noqa: F811
+) -> None:
+    recipe = builder.recipe("based.py", BASED)
+    lock = recipe.with_name("based.lock.json")
+    for step in (  # the base first (a lock pins it), then built --locked, which changes its id
+        ("--only", "lock_base"),
+        ("lock",),
+        ("--locked", "--only", "lock_base"),
+        ("lock",),
+        ("--locked",),
+    ):
+        if step[0] == "lock":
+            result = builder.cli("lock", recipe, "--repo-file", aarch64_repo)
+        else:
+            result = builder.cli(recipe, *step, "--repo-file", aarch64_repo, "--no-cache")
+        assert result.returncode == 0, (step, result.stderr)
+    entry = json.loads(lock.read_text())["recipes"]["lock_app"]
+    bases = {a: builder.image_id(f"localhost/lock-multi-base:latest-{a}") for a in ARCHES}
+    assert entry["bases"] == bases and len(set(bases.values())) == 2
+    for arch in ARCHES:
+        assert [p["name"] for p in entry["arches"][arch]] == ["arch-probe"]
+        with builder.mounted(f"localhost/lock-multi-app:latest-{arch}") as root:
+            found = _rpmdb(builder, root)
+        with builder.mounted(f"localhost/lock-multi-base:latest-{arch}") as root:
+            base = _rpmdb(builder, root)
+        assert [p for p in found if p not in base] == _section(entry["arches"][arch])
