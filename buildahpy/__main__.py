@@ -18,6 +18,7 @@ import attrs
 
 from buildahpy import commands, interrupts, log
 from buildahpy.api.recipe import Recipe, load_files
+from buildahpy.build import locked
 from buildahpy.build.dryrun import dry_dnf, dry_run
 from buildahpy.errors import BuildahpyError, Interrupted, UsageError
 from buildahpy.fleet import driver, graph, reproduce
@@ -280,7 +281,10 @@ def run(args: argparse.Namespace) -> int:
         repos_of(entry, options, host)
     preflight.check_host()
     wanted_arches = [arches.build_arches(options.arches, r.arches) for r in recipes]
-    arches.check_supported(wanted_arches, locked=args.locked, reproduce=args.check_reproducible)
+    arches.check_supported(wanted_arches, reproduce=args.check_reproducible)
+    for entry, chosen in zip(recipes, wanted_arches, strict=True):
+        if args.locked:  # each architecture built has its section in the lock
+            locked.check_arches(entry, chosen)
     binfmt.check_foreign({arch for each in wanted_arches for arch in each})
     command, flavour = dnf.find_dnf(args.dnf_flavour)
     options = attrs.evolve(options, dnf_command=command)

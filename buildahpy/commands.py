@@ -21,6 +21,7 @@ from buildahpy.errors import BuildahpyError
 from buildahpy.fleet import lock as fleet_lock
 from buildahpy.fleet import merge, summary
 from buildahpy.host import dnf
+from buildahpy.plan import arches
 from buildahpy.plan.distro import Target, normalise_family, read_host_release
 from buildahpy.plan.plan import Options
 from buildahpy.plan.repos import preset_file
@@ -138,7 +139,7 @@ def sbom_main(argv: Sequence[str]) -> int:
 
 
 def lock_main(argv: Sequence[str]) -> int:
-    """``buildahpy lock FILE... [--repo-file PATH] [--distro D] [--releasever N]``."""
+    """``buildahpy lock FILE... [--repo-file PATH] [--distro D] [--releasever N] [--arch A,B]``."""
     parser = Parser(
         prog="buildahpy lock",
         argv=argv,
@@ -156,6 +157,12 @@ def lock_main(argv: Sequence[str]) -> int:
     parser.add_argument("--distro", help="target family for every recipe")
     parser.add_argument("--releasever", help="target release for every recipe")
     parser.add_argument(
+        "--arch",
+        metavar="ARCH,...",
+        help="lock every recipe for these architectures (default: each recipe's arches=, else"
+        " the host's); each gets its own section of the lock",
+    )
+    parser.add_argument(
         "--dnf-flavour",
         choices=["auto", dnf.DNF4, dnf.DNF5],
         default="auto",
@@ -167,12 +174,13 @@ def lock_main(argv: Sequence[str]) -> int:
     if rootless.needs_namespace(False):
         return rootless.run_in_namespace(["lock", *argv])
     rootless.announce()  # inside: tell the waiting parent who to forward signals to
-    options = Options(
-        repo_files=tuple(p.resolve() for p in args.repo_file),
-        distro=args.distro,
-        releasever=args.releasever,
-    )
     try:
+        options = Options(
+            repo_files=tuple(p.resolve() for p in args.repo_file),
+            distro=args.distro,
+            releasever=args.releasever,
+            arches=arches.parse(args.arch) if args.arch else (),
+        )
         flavour = dnf.host_flavour() if args.dnf_flavour == "auto" else args.dnf_flavour
         fleet_lock.lock_files(args.files, options, read_host_release(), flavour)
     except BuildahpyError as exc:

@@ -4,6 +4,7 @@ fingerprints and the command lines of --locked, as data (no process but gpg to m
 from __future__ import annotations
 
 import gzip
+import json
 import random
 import shutil
 import subprocess
@@ -193,3 +194,97 @@ def test_primary_metadata_compressed_with_zstd_is_read() -> None:
 
         packed = zstandard.ZstdCompressor().compress(document)
     assert repodata._decompress("repodata/x-primary.xml.zst", packed) == document
+
+
+def _arch_package(name: str, arch: str) -> LockedPackage:
+    url = f"file:///srv/{arch}/Packages/{name}-1.0-1.fc40.{arch}.rpm"
+    return LockedPackage(name, arch, 0, "1.0", "1.fc40", f"fixture-{arch}", url, 10, "cd" * 32)
+
+
+def test_a_multi_arch_entry_keeps_each_architectures_packages_in_its_section(
+    tmp_path: Path,
+) -> None:
+    sections = {
+        "aarch64": (_arch_package("busybox", "aarch64"), _arch_package("tzdata", "noarch")),
+        "x86_64": (_arch_package("busybox", "x86_64"), _arch_package("tzdata", "noarch")),
+    }
+    bases = {"x86_64": "1" * 64, "aarch64": "2" * 64}
+    entry = RecipeLock("0" * 64, "1" * 64, sections, bases=bases)
+    text = lockfile.dumps(Lock((), {}, {"multi": entry}))
+    document = json.loads(text)["recipes"]["multi"]
+    assert sorted(document["arches"]) == ["aarch64", "x86_64"]
+    assert [p["arch"] for p in document["arches"]["aarch64"]] == ["aarch64", "noarch"]
+    assert document["bases"] == bases
+    back = lockfile.loads(text, tmp_path / "x.lock.json").recipes["multi"]
+    assert back == entry
+    assert (back.base_of("aarch64"), back.base_of("x86_64")) == ("2" * 64, "1" * 64)
+    assert lockfile.dumps(Lock((), {}, {"multi": back})) == text
+
+
+def test_a_single_arch_lock_is_written_as_before_and_has_no_bases() -> None:
+    text = lockfile.dumps(_lock(PACKAGES, REPOS))
+    entry = json.loads(text)["recipes"]["alpha"]
+    assert sorted(entry) == ["arches", "base", "inputs"]
+    assert lockfile.loads(text, Path("x")).recipes["alpha"].base_of("x86_64") == "scratch"
+
+
+# written by buildahpy before locks had a section per architecture: still read, same bytes
+OLDER = """\
+{
+  "keys": [],
+  "recipes": {
+    "app": {
+      "arches": {
+        "x86_64": [
+          {
+            "arch": "x86_64",
+            "epoch": 0,
+            "name": "busybox",
+            "release": "1",
+            "repo": "fixture",
+            "sha256": "abababababababababababababababababababababababababababababababab",
+            "size": 10,
+            "url": "file:///srv/busybox-1.36-1.x86_64.rpm",
+            "version": "1.36"
+          }
+        ]
+      },
+      "base": "scratch",
+      "inputs": "0000000000000000000000000000000000000000000000000000000000000000"
+    }
+  },
+  "repositories": [
+    {
+      "gpgcheck": false,
+      "id": "fixture",
+      "keys": [],
+      "revision": "1111111111111111111111111111111111111111111111111111111111111111",
+      "url": "file:///srv"
+    }
+  ],
+  "version": 1
+}
+"""
+
+
+def test_a_lock_written_before_per_arch_sections_reads_back_to_the_same_bytes() -> None:
+    assert lockfile.dumps(lockfile.loads(OLDER, Path("app.lock.json"))) == OLDER
+
+
+def test_one_id_of_two_architectures_urls_is_two_repository_entries_in_a_fixed_order() -> None:
+    repos = [
+        LockedRepo("os", "https://m/aarch64/os/", "1" * 64, False, ()),
+        LockedRepo("os", "https://m/x86_64/os/", "2" * 64, False, ()),
+    ]
+    first = lockfile.dumps(Lock(tuple(repos), {}, {}))
+    assert lockfile.dumps(Lock(tuple(reversed(repos)), {}, {})) == first
+    assert [r["url"] for r in json.loads(first)["repositories"]] == [r.url for r in repos]
+
+
+def test_a_lock_lacking_a_wanted_architecture_names_it() -> None:
+    entry = RecipeLock("0" * 64, "scratch", {"x86_64": (_package("busybox"),)})
+    lock = Lock((), {}, {"multi": entry})
+    assert lockfile.missing_arch(lock, "multi", ["x86_64"]) is None
+    assert lockfile.missing_arch(lock, "multi", ["x86_64", "aarch64"]) == "aarch64"
+    assert lockfile.missing_arch(lock, "other", ["aarch64"]) is None  # no entry: said later
+    assert lockfile.missing_arch(None, "multi", ["aarch64"]) is None

@@ -169,6 +169,8 @@ def recipe_lock(
     repos: list[Repo],
     metadata: dict[str, dict[repodata.Nevra, repodata.Entry]],
 ) -> RecipeLock:
+    """The packages ``options.arch`` (dnf --forcearch; "" the host's) adds to the base."""
     plan, added, specs = resolve(recipe, options, host, flavour, base_id)
     digest = inputs_digest(plan, specs, recipe.base or "scratch", recipe.release_package)
-    return RecipeLock(digest, base_id or "scratch", {host_arch(): locate(added, repos, metadata)})
+    arch = options.arch or host_arch()
+    return RecipeLock(digest, base_id or "scratch", {arch: locate(added, repos, metadata)})

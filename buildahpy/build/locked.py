@@ -1,21 +1,24 @@
 """``--locked``: a build installs exactly its lock's package files, nothing a repository has now.
 
 Before the working container exists the lock is checked (present, as new as the recipe's specs
-and options, same base image, this architecture) and every locked file is fetched into the
-build's workdir (the shared cache's pool first) and checked (sha256, and the signature where
-the repository had gpgcheck=1); the first install then gives dnf those local files with no
-repository enabled. Host binaries: dnf (through dnf.py), rpmkeys (through lockfetch.py).
+and options, same base image, a section for the architecture it builds) and every locked file
+of that section is fetched into the build's workdir (the shared cache's pool first) and checked
+(sha256, and the signature where the repository had gpgcheck=1); the first install then gives
+dnf those local files with no repository enabled. Host binaries: dnf (through dnf.py), rpmkeys
+(through lockfetch.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
 
+from buildahpy.api.recipe import Recipe
 from buildahpy.build.context import Context, Setup
 from buildahpy.build.lock import host_arch, locked_inputs
-from buildahpy.errors import BuildError
+from buildahpy.errors import BuildError, UsageError
 from buildahpy.host import dnf, lockfetch
 from buildahpy.log import get_logger, step
 from buildahpy.plan import lockfile
@@ -39,12 +42,31 @@ def require_lock(setup: Setup) -> tuple[Lock, RecipeLock]:
             f"options; run buildahpy lock {recipe.file}"
         )
     base = setup.extras.base_image or "scratch"
-    if entry.base != base:
+    locked_base = entry.base_of(arch_of(setup))
+    if locked_base != base:
         raise BuildError(
-            f"--locked: recipe {recipe.name} was locked on base image {entry.base[:19]}, the base"
+            f"--locked: recipe {recipe.name} was locked on base image {locked_base[:19]}, the base"
             f" is now {base[:19]}; run buildahpy lock {recipe.file}"
         )
     return lock, entry
+
+
+def arch_of(setup: Setup) -> str:
+    """The architecture this build installs, as its lock section is named."""
+    return setup.plan.arch or host_arch()
+
+
+def check_arches(recipe: Recipe, wanted: Sequence[str]) -> None:
+    """A lock that lacks an architecture the run builds: a usage error before anything is
+    created (``wanted`` () is the host's alone)."""
+    chosen = list(wanted) or [host_arch()]
+    missing = lockfile.missing_arch(lockfile.read(recipe.file), recipe.name, chosen)
+    if missing is not None:
+        raise UsageError(
+            f"--locked: the lock of recipe {recipe.name} ({lockfile.lock_path(recipe.file)}) has"
+            f" no packages for {missing}; run buildahpy lock --arch {','.join(chosen)}"
+            f" {recipe.file}"
+        )
 
 
 def _repos(setup: Setup, lock: Lock) -> dict[str, Repo]:
@@ -69,11 +91,12 @@ def fetch_locked(setup: Setup) -> Setup:
             )
         return setup
     lock, entry = require_lock(setup)
-    packages = entry.arches.get(host_arch())
+    arch = arch_of(setup)
+    packages = entry.arches.get(arch)
     if packages is None:
         raise BuildError(
-            f"--locked: the lock of {setup.recipe.name} has no packages for {host_arch()}; "
-            f"run buildahpy lock on a {host_arch()} host"
+            f"--locked: the lock of {setup.recipe.name} has no packages for {arch}; "
+            f"run buildahpy lock --arch {arch} {setup.recipe.file}"
         )
     with step("fetch locked packages", count=len(packages)):
         dest = Path(setup.plan.workdir) / "locked"

@@ -57,12 +57,11 @@ def foreign(arches: Iterable[str]) -> list[str]:
     return [arch for arch in arches if arch != host_arch()]
 
 
-def check_supported(
-    per_recipe: Iterable[tuple[str, ...]], *, locked: bool, reproduce: bool
-) -> None:
+def check_supported(per_recipe: Iterable[tuple[str, ...]], *, reproduce: bool) -> None:
     """What multi-arch builds do not do yet, as a usage error before anything is created."""
     if not any(len(chosen) > 1 for chosen in per_recipe):
         return
-    for asked, flag in ((locked, "--locked"), (reproduce, "--check-reproducible")):
-        if asked:
-            raise UsageError(f"{flag} builds one architecture: not with a multi-arch recipe")
+    if reproduce:
+        raise UsageError(
+            "--check-reproducible builds one architecture: not with a multi-arch recipe"
+        )

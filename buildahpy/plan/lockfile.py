@@ -58,7 +58,13 @@ class LockedRepo:
 class RecipeLock:
     inputs: str  # inputs_digest(): specs, options and base that decide the package set
     base: str  # the base image's id ("scratch" for none): its packages are not locked here
-    arches: Mapping[str, tuple[LockedPackage, ...]]
+    arches: Mapping[str, tuple[LockedPackage, ...]]  # each architecture's own packages
+    # a multi-arch recipe on a base: each architecture's base image (``<base tag>-<arch>``);
+    # empty (and not written) otherwise, so a single-arch lock reads as it always did
+    bases: Mapping[str, str] = attrs.field(factory=dict)
+
+    def base_of(self, arch: str) -> str:
+        return self.bases.get(arch, self.base)
 
 
 @attrs.frozen
@@ -109,6 +115,7 @@ def dumps(lock: Lock) -> str:
                     arch: [_package(p) for p in sorted(found)]
                     for arch, found in sorted(entry.arches.items())
                 },
+                **({"bases": dict(sorted(entry.bases.items()))} if entry.bases else {}),
             }
             for name, entry in sorted(lock.recipes.items())
         },
@@ -116,8 +123,9 @@ def dumps(lock: Lock) -> str:
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
-def _by_id(repo: LockedRepo) -> str:
-    return repo.id
+def _by_id(repo: LockedRepo) -> tuple[str, str]:
+    # one id can be several URLs in a multi-arch lock ($basearch), each of its architecture
+    return repo.id, repo.url
 
 
 def loads(text: str, where: Path) -> Lock:
@@ -136,6 +144,7 @@ def loads(text: str, where: Path) -> Lock:
                     arch: tuple(LockedPackage(**p) for p in found)
                     for arch, found in entry["arches"].items()
                 },
+                bases={str(a): str(b) for a, b in entry.get("bases", {}).items()},
             )
             for name, entry in data["recipes"].items()
         }
@@ -144,6 +153,15 @@ def loads(text: str, where: Path) -> Lock:
             f"{where}: not a buildahpy lock file ({exc}); run buildahpy lock"
         ) from None
     return Lock(repos, keys, recipes)
+
+
+def missing_arch(lock: Lock | None, recipe: str, wanted: Sequence[str]) -> str | None:
+    """The first of ``wanted`` the recipe's lock entry has no packages for; None when it has
+    them all, or when there is no entry at all (the build says so, naming the file)."""
+    entry = lock.recipes.get(recipe) if lock else None
+    if entry is None:
+        return None
+    return next((arch for arch in wanted if arch not in entry.arches), None)
 
 
 def read(recipe_file: Path) -> Lock | None:
