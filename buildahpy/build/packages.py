@@ -130,17 +130,18 @@ def prune(
     plan: Plan,
     rootfs: RootFS,
     env: Mapping[str, str],
+    packages: Mapping[str, Package],
     satisfied: Mapping[str, Sequence[str]],
     base: Sequence[str],
     touched: Collection[str] = (),
 ) -> list[Package]:
     """Erase packages only a scriptlet needed (and their rpmdb entries); return what went.
+    ``packages``: the rpmdb as it is (rpmdb.query), ``satisfied``: rpmdb.satisfying's answer.
 
     Kept, with everything they need at runtime: the packages that satisfy the recipe's specs,
     the base's, those owning a path the recipe made (``touched``) and those whose files a
     scriptlet or the recipe changed. The recipe's paths are checked to be as they were."""
     root = str(rootfs.path)
-    packages = rpmdb.query(root, plan.rpmdb_path, env)
     kept = [*minimize.resolve_roots(packages, satisfied), *(n for n in base if n in packages)]
     roots = [*kept, *owners(packages, touched), *owners(packages, RELEASE_FILES)]
     doomed = minimize.install_time_only(packages, roots, weak=plan.weak_deps)

@@ -21,7 +21,8 @@ def root_argv(root: str, dbpath: str) -> list[str]:
     return ["rpm", f"--root={root}", f"--dbpath={dbpath}"]
 
 
-# What the SBOM records of each package, read in the same query (one rpm call per build).
+# What the SBOM records of each package and its BUILDTIME (the image's time), read in the same
+# query (one rpm call per build).
 HEADER_TAGS = tuple(
     f"%{{{tag}}}"
     for tag in (
@@ -35,6 +36,7 @@ HEADER_TAGS = tuple(
         "SOURCERPM",
         "SHA256HEADER",
         "SIGMD5",
+        "BUILDTIME",
     )
 )
 
@@ -78,9 +80,26 @@ def parse_query(text: str) -> dict[str, Package]:
             tuple(fields["W"]),
             tuple(fields["P"]),
             files,
-            Header(int(header[0] or 0), *header[1:]),
+            _header(header),
         )
     return packages
+
+
+def _header(values: list[str]) -> Header:
+    epoch, version, release, arch, license_, vendor, packager, source, sha256, md5, built = values
+    return Header(
+        int(epoch or 0),
+        version,
+        release,
+        arch,
+        license_,
+        vendor,
+        packager,
+        source,
+        sha256,
+        md5,
+        int(built or 0),
+    )
 
 
 def _value(item: str) -> str:
@@ -111,16 +130,6 @@ def names(root: str, dbpath: str, env: Mapping[str, str]) -> list[str]:
         hint="cannot read the image's rpmdb",
     ).stdout
     return out.split()
-
-
-def buildtimes(root: str, dbpath: str, env: Mapping[str, str]) -> list[int]:
-    """Every installed package's BUILDTIME: the newest is the image's time (plan/timestamp.py)."""
-    out = run(
-        [*root_argv(root, dbpath), "-qa", "--qf", "%{BUILDTIME}\n"],
-        env=env,
-        hint="cannot read the image's rpmdb",
-    ).stdout
-    return [int(line) for line in out.split() if line.isdigit()]
 
 
 def erase(root: str, dbpath: str, names: Sequence[str], env: Mapping[str, str]) -> None:
