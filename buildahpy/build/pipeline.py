@@ -240,7 +240,7 @@ def read_rpmdb(ctx: Context) -> None:
         return
     root, dbpath = str(ctx.rootfs.path), ctx.plan.rpmdb_path
     ctx.rpmdb = rpmdb.query(root, dbpath, ctx.env)
-    ctx.satisfied = rpmdb.satisfying(root, dbpath, ctx.requested, ctx.env)
+    ctx.satisfied = rpmdb.satisfying(root, dbpath, ctx.requested, ctx.env, set(ctx.rpmdb))
     ctx.rpmdb_read = True
 
 

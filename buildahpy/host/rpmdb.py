@@ -7,7 +7,7 @@ rpm with the build's private environment so the user's macros never apply.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from buildahpy.errors import CommandError
 from buildahpy.host.tools import run
@@ -199,18 +199,33 @@ def _meeting(root: str, dbpath: str, wanted: specs.Versioned, env: Mapping[str, 
     return names
 
 
+def known_name(spec: str, installed: Collection[str]) -> bool:
+    """A spec that is an installed package's whole name: ``rpm -q`` would answer that name
+    (it matches a label as a name before it splits it into name-version-release; a '.' could
+    be read as an arch, so such a spec is still asked; a glob or a path is never a name)."""
+    plain = "." not in spec and not spec.startswith("/") and not specs.is_glob(spec)
+    return plain and spec in installed
+
+
 def satisfying(
-    root: str, dbpath: str, wanted: Sequence[str], env: Mapping[str, str]
+    root: str,
+    dbpath: str,
+    wanted: Sequence[str],
+    env: Mapping[str, str],
+    installed: Collection[str] = (),
 ) -> dict[str, list[str]]:
     """For each spec, the names of the installed packages that satisfy it, as rpm reads the
     image's rpmdb: ``rpm -q`` (name, name-version-release, name.arch ...), else ``rpm -q
     --whatprovides`` (provides and files); a versioned provide is compared with specs.overlaps,
-    a glob matched as dnf matches it (rpm 4.18 does neither on the command line)."""
+    a glob matched as dnf matches it (rpm 4.18 does neither on the command line).
+    ``installed``: the names a query just read, if any; a spec that is one needs no rpm run."""
     listing: list[specs.Installed] | None = None
     found: dict[str, list[str]] = {}
     for spec in wanted:
         versioned = specs.versioned(spec)
-        if versioned:
+        if known_name(spec, installed):
+            names = [spec]
+        elif versioned:
             names = _meeting(root, dbpath, versioned, env)
         elif specs.is_glob(spec):
             listing = _listing(root, dbpath, env) if listing is None else listing
