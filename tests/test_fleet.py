@@ -659,3 +659,40 @@ def test_live_progress_redraws_one_status_line(
     assert "\r\x1b[K     built  base 1.0s\n" in text
     assert capsys.readouterr().err == "buildahpy: app2: app2 broke\n"
     assert text.endswith("[2/6] 1 built, 1 failed | running: solo 0s")
+
+
+def test_forked_builds_inherit_the_buildah_probe(
+    tmp_path: Path,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """Before: every forked build ran ``buildah from --help`` again (its answer was cached in
+    the child only)."""
+    from test_features import fake_tool
+
+    from buildahpy.host import features
+
+    calls = tmp_path / "calls"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake_tool(bindir, "buildah", f'echo "$@" >> {calls}\necho "      --ulimit strings   x"')
+    monkeypatch.setenv("PATH", str(bindir))
+
+    def probing_run_job(job: Job, recipe: Recipe) -> Outcome:
+        if not features.buildah_has("from", "--ulimit"):
+            return Outcome(error="no --ulimit", exit_code=1)
+        result = BuildResult(recipe.name, recipe.tag, "id", 5, (), 1.0)
+        return Outcome(result=result)
+
+    monkeypatch.setattr("buildahpy.fleet.worker.run_job", probing_run_job)
+    features.forget()
+    try:
+        executor = forked(tmp_path, ["a", "b", "c"], capacity=3)
+        for name in ("a", "b", "c"):
+            executor.start(name, job_for(tmp_path, name))
+        finished: dict[str, Outcome] = {}
+        while executor.running():
+            finished.update(executor.wait())
+    finally:
+        features.forget()
+    assert all(outcome.result is not None for outcome in finished.values()), finished
+    assert calls.read_text().splitlines() == ["from --help"]

@@ -119,7 +119,7 @@ def test_rpm_query_output_parses_and_counts_skipped_docs_and_languages() -> None
                 "bash-5.2-1.fc40.x86_64",
                 "1000",
                 *["1", "5.2", "1.fc40", "x86_64", "GPL-3.0-or-later", "Fedora Project"],
-                *["(none)", "bash-5.2-1.fc40.src.rpm", "ab" * 32, "cd" * 16],
+                *["(none)", "bash-5.2-1.fc40.src.rpm", "ab" * 32, "cd" * 16, "1712000000"],
                 "Rlibc.so.6\t0",
                 "Wbash-completion",
                 "P/bin/sh",
@@ -152,6 +152,7 @@ def test_rpm_query_output_parses_and_counts_skipped_docs_and_languages() -> None
         "ab" * 32,
         "cd" * 16,
     )
+    assert header.buildtime == 1712000000
 
 
 @pytest.mark.parametrize(

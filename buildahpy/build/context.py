@@ -85,6 +85,7 @@ class Context:
     hidden: list[str] = attrs.Factory(list)  # large providers kept out of the transactions
     pruned: list[Package] = attrs.Factory(list)
     rpmdb: dict[str, Package] = attrs.Factory(dict)  # the finished image's packages, by name
+    rpmdb_read: bool = False  # rpmdb and satisfied are read (pipeline.read_rpmdb)
     packages: tuple[str, ...] = ()  # their name-version-release.arch, sorted
     report: sizes.SizeReport | None = None
     contents: tuple[Content, ...] = ()  # plan/contents.py: the packages, their bytes and chains

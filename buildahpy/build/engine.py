@@ -186,21 +186,32 @@ def install_packages(ctx: Context, packages: list[str]) -> None:
         installed = packages_mod.installed_names(ctx.plan, root, ctx.env, has_db)
         named = ctx.image.specs
         try:
-            hidden = packages_mod.install(ctx.plan, root, ctx.env, packages, named, installed)
+            hidden, report = packages_mod.install(
+                ctx.plan, root, ctx.env, packages, named, installed
+            )
         except CommandError as error:
             raise suggest.explained(error, ctx.plan, ctx.rootfs) from None
         ctx.hidden += [name for name in hidden if name not in ctx.hidden]
-        note.detail = transaction_note(ctx, installed, packages)
+        added = dnf.of(ctx.plan).added_count(report)
+        note.detail = transaction_note(ctx, installed, packages, added=added)
     ctx.requested += [spec for spec in dict.fromkeys(packages) if spec not in ctx.requested]
 
 
 def transaction_note(
-    ctx: Context, before: Sequence[str], asked: Sequence[str], verb: str = ""
+    ctx: Context,
+    before: Sequence[str],
+    asked: Sequence[str],
+    verb: str = "",
+    added: int | None = None,
 ) -> str:
     """``15 packages (glibc-minimal-langpack coreutils-single nginx)``: how many packages the
-    transaction added (or, for a remove, took), and what the recipe asked for."""
-    after = rpmdb.names(str(ctx.rootfs.path), ctx.plan.rpmdb_path, ctx.env)
-    changed = len(set(after) - set(before)) if not verb else len(set(before) - set(after))
+    transaction added (or, for a remove, took), and what the recipe asked for. ``added``: the
+    count dnf's own summary gave, when it gave one (then the rpmdb is not read again)."""
+    if added is not None and not verb:
+        changed = added
+    else:
+        after = rpmdb.names(str(ctx.rootfs.path), ctx.plan.rpmdb_path, ctx.env)
+        changed = len(set(after) - set(before)) if not verb else len(set(before) - set(after))
     return f"{plural(changed, 'package')}{' ' + verb if verb else ''} ({' '.join(asked)})"
 
 

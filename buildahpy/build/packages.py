@@ -33,8 +33,9 @@ def install(
     installed: Sequence[str],
     *,
     justdb: bool = False,
-) -> list[str]:
-    """Install ``packages``; return the large providers that were kept out (for the report).
+) -> tuple[list[str], str]:
+    """Install ``packages``; return the large providers that were kept out (for the report)
+    and dnf's report of the transaction (its stdout).
     ``justdb`` only records the transaction in the rpmdb (a resolution, as for a lock).
 
     With alternatives on, large providers no package of the recipe named are hidden from the
@@ -44,8 +45,7 @@ def install(
     argv, hidden = install_command(plan, root, packages, named, installed, justdb=justdb)
     env = dict(env)
     try:
-        dnf.run_transaction(plan, argv, env)
-        return hidden
+        return hidden, dnf.run_transaction(plan, argv, env)
     except CommandError as error:
         # dnf4 and dnf5 both say this when a package needs a hidden provider by name
         if not hidden or "filtered out by exclude filtering" not in error.stderr + error.stdout:
@@ -55,8 +55,7 @@ def install(
             hidden=",".join(hidden),
             cause=error.hint,
         )
-    dnf.run_transaction(plan, dnf.install_argv(plan, root, packages, justdb=justdb), env)
-    return []
+    return [], dnf.run_transaction(plan, dnf.install_argv(plan, root, packages, justdb=justdb), env)
 
 
 def install_command(
@@ -130,17 +129,18 @@ def prune(
     plan: Plan,
     rootfs: RootFS,
     env: Mapping[str, str],
+    packages: Mapping[str, Package],
     satisfied: Mapping[str, Sequence[str]],
     base: Sequence[str],
     touched: Collection[str] = (),
 ) -> list[Package]:
     """Erase packages only a scriptlet needed (and their rpmdb entries); return what went.
+    ``packages``: the rpmdb as it is (rpmdb.query), ``satisfied``: rpmdb.satisfying's answer.
 
     Kept, with everything they need at runtime: the packages that satisfy the recipe's specs,
     the base's, those owning a path the recipe made (``touched``) and those whose files a
     scriptlet or the recipe changed. The recipe's paths are checked to be as they were."""
     root = str(rootfs.path)
-    packages = rpmdb.query(root, plan.rpmdb_path, env)
     kept = [*minimize.resolve_roots(packages, satisfied), *(n for n in base if n in packages)]
     roots = [*kept, *owners(packages, touched), *owners(packages, RELEASE_FILES)]
     doomed = minimize.install_time_only(packages, roots, weak=plan.weak_deps)

@@ -214,11 +214,17 @@ def prune_packages(ctx: Context) -> None:
     if not ctx.plan.minimize.prune or not ctx.rootfs.exists(ctx.plan.rpmdb_path):
         return
     with step("prune", show=True) as note:
-        root, dbpath = str(ctx.rootfs.path), ctx.plan.rpmdb_path
-        satisfied = rpmdb.satisfying(root, dbpath, ctx.requested, ctx.env)
+        read_rpmdb(ctx)
         ctx.pruned = packages_mod.prune(
-            ctx.plan, ctx.rootfs, ctx.env, satisfied, ctx.base_packages, ctx.touched
+            ctx.plan, ctx.rootfs, ctx.env, ctx.rpmdb, ctx.satisfied, ctx.base_packages, ctx.touched
         )
+        # erase only takes packages away: what is left, and what satisfies each spec, is what
+        # was read before it, without the erased (no second read of the rpmdb)
+        gone = {p.name for p in ctx.pruned}
+        ctx.rpmdb = {name: p for name, p in ctx.rpmdb.items() if name not in gone}
+        ctx.satisfied = {
+            spec: [n for n in names if n not in gone] for spec, names in ctx.satisfied.items()
+        }
         names = " ".join(p.name for p in ctx.pruned)
         note.show = bool(ctx.pruned)
         note.detail = f"{plural(len(ctx.pruned), 'package')} removed" + (
@@ -226,13 +232,21 @@ def prune_packages(ctx: Context) -> None:
         )
 
 
+def read_rpmdb(ctx: Context) -> None:
+    """The packages, and which satisfy each spec the recipe installed, read once after the
+    recipe (pruning then takes its packages out of both); before the rpmdb is tidied: a query
+    after that would leave its -shm file in the image."""
+    if ctx.rpmdb_read or not ctx.rootfs.exists(ctx.plan.rpmdb_path):
+        return
+    root, dbpath = str(ctx.rootfs.path), ctx.plan.rpmdb_path
+    ctx.rpmdb = rpmdb.query(root, dbpath, ctx.env)
+    ctx.satisfied = rpmdb.satisfying(root, dbpath, ctx.requested, ctx.env, set(ctx.rpmdb))
+    ctx.rpmdb_read = True
+
+
 def finish_rpmdb(ctx: Context) -> None:
-    """The final package list, and which packages satisfy each spec the recipe installed (read
-    before the rpmdb is tidied: a query after that would leave its -shm file in the image)."""
-    if ctx.rootfs.exists(ctx.plan.rpmdb_path):
-        root, dbpath = str(ctx.rootfs.path), ctx.plan.rpmdb_path
-        ctx.rpmdb = rpmdb.query(root, dbpath, ctx.env)
-        ctx.satisfied = rpmdb.satisfying(root, dbpath, ctx.requested, ctx.env)
+    """The final package list; the rpmdb tidied and linked where old tools look."""
+    read_rpmdb(ctx)
     ctx.packages = tuple(sorted(p.nevra for p in ctx.rpmdb.values()))
     scrub.tidy_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
     scrub.link_rpmdb(ctx.rootfs, ctx.plan.rpmdb_path)
@@ -241,9 +255,8 @@ def finish_rpmdb(ctx: Context) -> None:
 def decide_timestamp(ctx: Context) -> None:
     """The image's one time (plan/timestamp.py), known once the packages are final; read
     before the rpmdb is tidied, as finish_rpmdb's queries are."""
-    found: list[int] = []
-    if ctx.rootfs.exists(ctx.plan.rpmdb_path):
-        found = rpmdb.buildtimes(str(ctx.rootfs.path), ctx.plan.rpmdb_path, ctx.env)
+    read_rpmdb(ctx)
+    found = [p.header.buildtime for p in ctx.rpmdb.values() if p.header.buildtime]
     ctx.timestamp = timestamp.decide(timestamp.from_environ(os.environ), found)
     get_logger().debug("timestamp", epoch=ctx.timestamp.epoch, source=ctx.timestamp.source)
 

@@ -36,6 +36,7 @@ from buildahpy.errors import BuildahpyError, stderr_tail
 from buildahpy.fleet.graph import Node
 from buildahpy.fleet.jobs import Decision, Waiting
 from buildahpy.fleet.worker import Job, Outcome, build_in_child, run_job, unexpected_error
+from buildahpy.host import features
 from buildahpy.log import get_logger
 
 PENDING, QUEUED, RUNNING = "pending", "queued", "running"
@@ -119,6 +120,7 @@ class ForkExecutor:
         self.recipes = {entry.name: entry for entry in recipes}
         self.pids: dict[str, int] = {}
         self.read: dict[str, int] = {}  # how far each build's log has been relayed
+        features.warm()  # each fork inherits the probe's answer
 
     def start(self, name: str, job: Job) -> None:
         sys.stdout.flush()  # or the child would write our buffered output again

@@ -79,6 +79,12 @@ def dnf_options(command: str) -> frozenset[str]:
     return parse_options(_help([command, "--help"]))
 
 
+def warm() -> None:
+    """Ask now what every build asks (``buildah from --help``, for its ulimits), so that the
+    builds forked from this process inherit the answer instead of each running buildah again."""
+    buildah_options("from")
+
+
 def forget() -> None:
     """Read every tool again on the next question (tests that change PATH)."""
     for reader in (_buildah_help, buildah_options, rpm_tags, dnf_options):

@@ -5,6 +5,7 @@ Host binaries: git. A file outside a checkout, or a host without git, has neithe
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -22,11 +23,21 @@ def _ask(directory: Path, *argv: str) -> str:
     return out.strip()
 
 
+@functools.cache
+def checkout(directory: Path) -> tuple[str, str]:
+    """The commit checked out in ``directory`` and its ``origin`` remote's URL ("" for each
+    that is not there), asked once per directory and run: every recipe of a directory shares
+    them. Two git runs, the second only inside a checkout (rev-parse cannot print a remote's
+    URL, and ``remote get-url`` applies the user's ``insteadOf`` rewrites, as a clone would)."""
+    head = _ask(directory, "rev-parse", "HEAD")
+    return head, _ask(directory, "remote", "get-url", "origin") if head else ""
+
+
 def revision(path: Path) -> str:
     """The commit checked out where ``path`` is, "" outside a git checkout."""
-    return _ask(path.parent, "rev-parse", "HEAD")
+    return checkout(path.parent)[0]
 
 
 def origin(path: Path) -> str:
     """``git remote get-url origin`` of the checkout ``path`` is in, "" without one."""
-    return _ask(path.parent, "remote", "get-url", "origin") if revision(path) else ""
+    return checkout(path.parent)[1]

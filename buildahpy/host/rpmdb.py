@@ -7,7 +7,7 @@ rpm with the build's private environment so the user's macros never apply.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from buildahpy.errors import CommandError
 from buildahpy.host.tools import run
@@ -21,7 +21,8 @@ def root_argv(root: str, dbpath: str) -> list[str]:
     return ["rpm", f"--root={root}", f"--dbpath={dbpath}"]
 
 
-# What the SBOM records of each package, read in the same query (one rpm call per build).
+# What the SBOM records of each package and its BUILDTIME (the image's time), read in the same
+# query (one rpm call per build).
 HEADER_TAGS = tuple(
     f"%{{{tag}}}"
     for tag in (
@@ -35,6 +36,7 @@ HEADER_TAGS = tuple(
         "SOURCERPM",
         "SHA256HEADER",
         "SIGMD5",
+        "BUILDTIME",
     )
 )
 
@@ -78,9 +80,26 @@ def parse_query(text: str) -> dict[str, Package]:
             tuple(fields["W"]),
             tuple(fields["P"]),
             files,
-            Header(int(header[0] or 0), *header[1:]),
+            _header(header),
         )
     return packages
+
+
+def _header(values: list[str]) -> Header:
+    epoch, version, release, arch, license_, vendor, packager, source, sha256, md5, built = values
+    return Header(
+        int(epoch or 0),
+        version,
+        release,
+        arch,
+        license_,
+        vendor,
+        packager,
+        source,
+        sha256,
+        md5,
+        int(built or 0),
+    )
 
 
 def _value(item: str) -> str:
@@ -111,16 +130,6 @@ def names(root: str, dbpath: str, env: Mapping[str, str]) -> list[str]:
         hint="cannot read the image's rpmdb",
     ).stdout
     return out.split()
-
-
-def buildtimes(root: str, dbpath: str, env: Mapping[str, str]) -> list[int]:
-    """Every installed package's BUILDTIME: the newest is the image's time (plan/timestamp.py)."""
-    out = run(
-        [*root_argv(root, dbpath), "-qa", "--qf", "%{BUILDTIME}\n"],
-        env=env,
-        hint="cannot read the image's rpmdb",
-    ).stdout
-    return [int(line) for line in out.split() if line.isdigit()]
 
 
 def erase(root: str, dbpath: str, names: Sequence[str], env: Mapping[str, str]) -> None:
@@ -190,18 +199,33 @@ def _meeting(root: str, dbpath: str, wanted: specs.Versioned, env: Mapping[str, 
     return names
 
 
+def known_name(spec: str, installed: Collection[str]) -> bool:
+    """A spec that is an installed package's whole name: ``rpm -q`` would answer that name
+    (it matches a label as a name before it splits it into name-version-release; a '.' could
+    be read as an arch, so such a spec is still asked; a glob or a path is never a name)."""
+    plain = "." not in spec and not spec.startswith("/") and not specs.is_glob(spec)
+    return plain and spec in installed
+
+
 def satisfying(
-    root: str, dbpath: str, wanted: Sequence[str], env: Mapping[str, str]
+    root: str,
+    dbpath: str,
+    wanted: Sequence[str],
+    env: Mapping[str, str],
+    installed: Collection[str] = (),
 ) -> dict[str, list[str]]:
     """For each spec, the names of the installed packages that satisfy it, as rpm reads the
     image's rpmdb: ``rpm -q`` (name, name-version-release, name.arch ...), else ``rpm -q
     --whatprovides`` (provides and files); a versioned provide is compared with specs.overlaps,
-    a glob matched as dnf matches it (rpm 4.18 does neither on the command line)."""
+    a glob matched as dnf matches it (rpm 4.18 does neither on the command line).
+    ``installed``: the names a query just read, if any; a spec that is one needs no rpm run."""
     listing: list[specs.Installed] | None = None
     found: dict[str, list[str]] = {}
     for spec in wanted:
         versioned = specs.versioned(spec)
-        if versioned:
+        if known_name(spec, installed):
+            names = [spec]
+        elif versioned:
             names = _meeting(root, dbpath, versioned, env)
         elif specs.is_glob(spec):
             listing = _listing(root, dbpath, env) if listing is None else listing

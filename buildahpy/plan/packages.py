@@ -37,6 +37,7 @@ class Header:
     sourcerpm: str = ""
     sha256header: str = ""
     sigmd5: str = ""
+    buildtime: int = 0  # BUILDTIME: the newest is the image's time (plan/timestamp.py)
 
 
 @attrs.frozen

@@ -130,6 +130,12 @@ class Dnf:
     def prepare_makecache_root(self, root: Path, staging: Path) -> None:
         """The same for the empty installroot a makecache runs in."""
 
+    # -- results ------------------------------------------------------------------------------
+    def added_count(self, stdout: str) -> int | None:
+        """How many packages an install added, from this dnf's own transaction summary; None
+        where the summary does not say only that (the caller then asks the rpmdb)."""
+        return None
+
     # -- failures -----------------------------------------------------------------------------
     def explain_signature(self, text: str) -> str | None:
         """The package and the key problem behind a failed signature check, or None."""

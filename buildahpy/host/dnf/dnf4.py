@@ -57,6 +57,12 @@ def explain_rpm_signature(text: str) -> str | None:
     return None
 
 
+# dnf 4's summary after the package table: one line per kind of change ("Install  17
+# Packages", "Upgrade  1 Package", "Remove ...") under a rule, then an empty line.
+_SUMMARY = re.compile(r"^Transaction Summary\n=+\n((?:\S.*\n)+)", re.MULTILINE)
+_INSTALLED = re.compile(r"Install +(\d+) Packages?")
+
+
 class Dnf4(Dnf):
     name = "dnf4"
     # ``dnf`` (a link to dnf-3 on Debian), or dnf4 and dnf-3 beside a dnf5 that owns ``dnf``
@@ -79,6 +85,12 @@ class Dnf4(Dnf):
     def prepare_makecache_root(self, root: Path, staging: Path) -> None:
         (root / "var" / "cache").mkdir(parents=True)
         (root / "var" / "cache" / "dnf").symlink_to(staging)
+
+    def added_count(self, stdout: str) -> int | None:
+        found = _SUMMARY.search(stdout)
+        lines = found[1].splitlines() if found else []
+        only = _INSTALLED.fullmatch(lines[0].strip()) if len(lines) == 1 else None
+        return int(only[1]) if only else None
 
     def explain_signature(self, text: str) -> str | None:
         if unsigned := sorted(set(_UNSIGNED.findall(text))):
