@@ -16,6 +16,7 @@ import functools
 import http.server
 import socket
 import struct
+import sys
 import threading
 import time
 from pathlib import Path
@@ -97,6 +98,11 @@ class Mirror(http.server.ThreadingHTTPServer):
         self.requests: collections.Counter[str] = collections.Counter()
         self.faults: list[Fault] = []
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-body (dnf giving up on a full disk) is no error here."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

@@ -41,6 +41,7 @@ def test_chaos_short_loses_nothing(fixture_repo: Path, real_tools: None) -> None
         timeout=400,
         check=False,
     )
+    assert "\nCLASS " in done.stdout, done.stdout + done.stderr[-3000:]
     table = rows(done.stdout)
     assert set(table) >= {"kill -9, single build", "mirror, transient", "disk full, cache on tmpfs"}
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
