@@ -194,3 +194,30 @@ def test_explain_failure_names_the_file_the_repository_and_the_last_cause() -> N
         "cannot download busybox-1.35.0-1.fc40.x86_64.rpm from repository updates: Status code: "
         "503 for http://127.0.0.1:8/Packages/busybox-1.35.0-1.fc40.x86_64.rpm (IP: 127.0.0.1)"
     )
+
+
+DNF5_DOWNLOAD_FAILED = """\
+Package                 Arch   Version                 Repository      Size
+Installing:
+ busybox                x86_64 1.38.0-1.fc40           fixture      1.9 MiB
+
+[1/1] busybox-0:1.38.0-1.fc40.x86_64    100% |   0.0   B/s |   0.0   B |  00m00s
+>>> Status code: 503 for http://127.0.0.1:8/Packages/busybox-1.38.0-1.fc40.x86_64.rpm
+"""
+
+
+def test_explain_failure_of_a_dnf5_download() -> None:
+    stderr = (
+        "Failed to download packages\nLibrepo error: Cannot download "
+        "Packages/busybox-1.38.0-1.fc40.x86_64.rpm: All mirrors were tried"
+    )
+    flavour = dnf.FLAVOURS[dnf.DNF5]
+    assert flavour.explain_failure(DNF5_DOWNLOAD_FAILED, stderr) == (
+        "cannot download busybox-1.38.0-1.fc40.x86_64.rpm from repository fixture: "
+        "Status code: 503 for http://127.0.0.1:8/Packages/busybox-1.38.0-1.fc40.x86_64.rpm"
+    )
+    table_only = DNF5_DOWNLOAD_FAILED.split("[1/1]")[0]
+    assert flavour.explain_failure(table_only, stderr) == (
+        "cannot download busybox-1.38.0-1.fc40.x86_64.rpm from repository fixture: "
+        "All mirrors were tried"
+    )

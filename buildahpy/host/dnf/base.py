@@ -31,6 +31,9 @@ SNAPSHOT_QUERY = "--whatprovides=/bin/sh"
 _SCRIPTLET = re.compile(r"Error in (\S+) scriptlet in rpm package (\S+)")
 # librepo's line per failed attempt of one package file: "[MIRROR] <file>: <cause>"
 _MIRROR = re.compile(r"^\[MIRROR\] (\S+\.rpm): (.+?)\s*$", re.M)
+# dnf5 (librepo's error) gives the path in the repository, and each attempt's cause after ">>>"
+_CANNOT = re.compile(r"Cannot download (?:\S*/)?(\S+\.rpm): (.+?)\s*$", re.M)
+_ATTEMPT = re.compile(r">>> (.+?)\s*$", re.M)
 # a row of the transaction table: name, arch, version, repository, size
 _ROW = re.compile(r"^ +(\S+) +(\S+) +(\S+) +(\S+) +[\d.]+ *[kMG]i?B?\s*$", re.M)
 
@@ -169,10 +172,12 @@ def download_failure(text: str) -> str | None:
     """``cannot download busybox-1.35.0-1.fc40.x86_64.rpm from repository fixture: <cause>``
     from dnf's output, naming the repository from its transaction table (the last attempt's
     cause: the one that made dnf give up), or None when no package download failed."""
-    attempts = _MIRROR.findall(text)
+    attempts = _MIRROR.findall(text) or _CANNOT.findall(text)
     if not attempts:
         return None
     filename, cause = attempts[-1]
+    if not text.count("[MIRROR]") and (causes := _ATTEMPT.findall(text)):
+        cause = causes[-1]
     cause = cause.split(". Calculated:", 1)[0]  # a checksum mismatch: the digests say nothing
     repos = {
         f"{name}-{version.split(':')[-1]}.{arch}.rpm": repo
