@@ -23,7 +23,7 @@ from buildahpy.build.dryrun import dry_dnf, dry_run
 from buildahpy.errors import BuildahpyError, Interrupted, UsageError
 from buildahpy.fleet import driver, graph, reproduce
 from buildahpy.fleet.jobs import Settings
-from buildahpy.host import binfmt, dnf, preflight
+from buildahpy.host import binfmt, cache, dnf, preflight
 from buildahpy.plan import arches, publish
 from buildahpy.plan.distro import read_host_release
 from buildahpy.plan.plan import Options, repos_of, target_of
@@ -288,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
     binfmt.check_foreign({arch for each in wanted_arches for arch in each})
     command, flavour = dnf.find_dnf(args.dnf_flavour)
     options = attrs.evolve(options, dnf_command=command)
-    gc.collect_before_build()
+    gc.collect_before_build(cache.cache_root(args.cache_dir))
     settings = Settings(
         jobs=args.jobs,
         rebuild=args.rebuild,

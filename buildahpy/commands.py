@@ -20,7 +20,7 @@ from buildahpy.build import diff, sbom_image
 from buildahpy.errors import BuildahpyError
 from buildahpy.fleet import lock as fleet_lock
 from buildahpy.fleet import merge, summary
-from buildahpy.host import dnf
+from buildahpy.host import cache, dnf
 from buildahpy.plan import arches
 from buildahpy.plan.distro import Target, normalise_family, read_host_release
 from buildahpy.plan.plan import Options
@@ -101,8 +101,13 @@ def gc_run(*, dry_run: bool = False) -> int:
     """Leftovers first (a pending image may be what an untagged one's removal waits on), then
     the untagged images; prints what it removed (or would), then one summary line."""
     leftovers = gc.collect(dry_run=dry_run)
+    caches = [] if dry_run else gc.collect_build_caches(cache.cache_root(None))
     unused = images.collect_images(dry_run=dry_run)
-    lines = [*gc.report(leftovers, dry_run=dry_run), *images.report(unused, dry_run=dry_run)]
+    lines = [
+        *gc.report(leftovers, dry_run=dry_run),
+        *(f"removed the dnf cache of {name}" for name in caches),
+        *images.report(unused, dry_run=dry_run),
+    ]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

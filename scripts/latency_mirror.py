@@ -1,6 +1,10 @@
 """A local HTTP mirror of a repository directory that answers every request after a delay, like a
 remote mirror would, and counts what was asked for. Used by scripts/bench-fleet and the fleet
 tests; run it alone with ``python scripts/latency_mirror.py DIR [--latency-ms 30]``.
+
+It can also misbehave as real mirrors do (scripts/chaos): a ``Fault`` rule answers the first
+``count`` requests of each path ending in ``suffix`` with a 503, a connection reset, a body cut
+in half, or a body with one byte flipped (same length, so only a checksum notices).
 """
 
 from __future__ import annotations
@@ -10,10 +14,36 @@ import collections
 import configparser
 import functools
 import http.server
+import socket
+import struct
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+FAULT_KINDS = ("503", "reset", "truncate", "flip")
+
+
+class Fault:
+    """Misanswer the first ``count`` requests of each path ending in ``suffix``."""
+
+    def __init__(self, suffix: str, kind: str, count: int) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind {kind!r} is not one of {', '.join(FAULT_KINDS)}")
+        self.suffix, self.kind, self.count = suffix, kind, count
+        self.seen: collections.Counter[str] = collections.Counter()
+        self.injected = 0
+
+    def applies(self, path: str) -> bool:
+        """Whether this request of ``path`` is one to misanswer (counts it)."""
+        if not path.split("?", 1)[0].endswith(self.suffix):
+            return False
+        self.seen[path] += 1
+        if self.seen[path] > self.count:
+            return False
+        self.injected += 1
+        return True
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -23,7 +53,35 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         time.sleep(self.server.latency)
         with self.server.lock:
             self.server.requests[self.path] += 1
-        super().do_GET()
+            fault = next((f for f in self.server.faults if f.applies(self.path)), None)
+        if fault is None:
+            super().do_GET()
+        elif fault.kind == "503":
+            self.send_error(503, "Service Unavailable (injected)")
+        elif fault.kind == "reset":
+            # SO_LINGER with a zero timeout: close() sends an RST instead of a FIN
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+        else:
+            self._damaged(fault.kind)
+
+    def _damaged(self, kind: str) -> None:
+        path = Path(self.translate_path(self.path))
+        try:
+            body = bytearray(path.read_bytes())
+        except OSError:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if kind == "flip" and body:
+            body[len(body) // 2] ^= 0x01
+            self.wfile.write(body)
+        else:  # truncate: half of what Content-Length promised, then the connection ends
+            self.wfile.write(body[: len(body) // 2])
+        self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -38,7 +96,13 @@ class Mirror(http.server.ThreadingHTTPServer):
         self.latency = latency
         self.lock = threading.Lock()
         self.requests: collections.Counter[str] = collections.Counter()
+        self.faults: list[Fault] = []
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-body (dnf giving up on a full disk) is no error here."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

@@ -163,3 +163,61 @@ def test_flavour_from_the_installed_file(tmp_path: Path) -> None:
     assert dnf.flavour_from_path(str(tmp_path / "dnf")) == dnf.DNF4
     assert dnf.flavour_from_path(str(tmp_path / "dnf-new")) == dnf.DNF5
     assert dnf.flavour_from_path(str(tmp_path / "odd")) is None
+
+
+DOWNLOAD_FAILED = """\
+Dependencies resolved.
+================================================================================
+ Package          Architecture    Version                Repository        Size
+================================================================================
+Installing:
+ busybox          x86_64          1.35.0-1.fc40          fixture          1.1 M
+
+Downloading Packages:
+[MIRROR] busybox-1.35.0-1.fc40.x86_64.rpm: Status code: 503 for http://127.0.0.1:8/Packages/busybox-1.35.0-1.fc40.x86_64.rpm (IP: 127.0.0.1)
+[MIRROR] busybox-1.35.0-1.fc40.x86_64.rpm: Downloading successful, but checksum doesn't match. Calculated: 4f74(sha256)  Expected: a245(sha256)
+[FAILED] busybox-1.35.0-1.fc40.x86_64.rpm: No more mirrors to try - All mirrors were already tried without success
+"""  # noqa: E501 - dnf's own lines
+
+
+def test_explain_failure_names_the_file_the_repository_and_the_last_cause() -> None:
+    stderr = "Error: Error downloading packages:\n  busybox-1.35.0-1.fc40.x86_64: Cannot download"
+    msg = dnf.FLAVOURS[dnf.DNF4].explain_failure(DOWNLOAD_FAILED, stderr)
+    assert msg == (
+        "cannot download busybox-1.35.0-1.fc40.x86_64.rpm from repository fixture: "
+        "Downloading successful, but checksum doesn't match"
+    )
+    first_only = DOWNLOAD_FAILED.replace("fixture ", "updates ").split(
+        "[MIRROR] busybox-1.35.0-1.fc40.x86_64.rpm: Down"
+    )[0]
+    assert dnf.FLAVOURS[dnf.DNF4].explain_failure(first_only, stderr) == (
+        "cannot download busybox-1.35.0-1.fc40.x86_64.rpm from repository updates: Status code: "
+        "503 for http://127.0.0.1:8/Packages/busybox-1.35.0-1.fc40.x86_64.rpm (IP: 127.0.0.1)"
+    )
+
+
+DNF5_DOWNLOAD_FAILED = """\
+Package                 Arch   Version                 Repository      Size
+Installing:
+ busybox                x86_64 1.38.0-1.fc40           fixture      1.9 MiB
+
+[1/1] busybox-0:1.38.0-1.fc40.x86_64    100% |   0.0   B/s |   0.0   B |  00m00s
+>>> Status code: 503 for http://127.0.0.1:8/Packages/busybox-1.38.0-1.fc40.x86_64.rpm
+"""
+
+
+def test_explain_failure_of_a_dnf5_download() -> None:
+    stderr = (
+        "Failed to download packages\nLibrepo error: Cannot download "
+        "Packages/busybox-1.38.0-1.fc40.x86_64.rpm: All mirrors were tried"
+    )
+    flavour = dnf.FLAVOURS[dnf.DNF5]
+    assert flavour.explain_failure(DNF5_DOWNLOAD_FAILED, stderr) == (
+        "cannot download busybox-1.38.0-1.fc40.x86_64.rpm from repository fixture: "
+        "Status code: 503 for http://127.0.0.1:8/Packages/busybox-1.38.0-1.fc40.x86_64.rpm"
+    )
+    table_only = DNF5_DOWNLOAD_FAILED.split("[1/1]")[0]
+    assert flavour.explain_failure(table_only, stderr) == (
+        "cannot download busybox-1.38.0-1.fc40.x86_64.rpm from repository fixture: "
+        "All mirrors were tried"
+    )

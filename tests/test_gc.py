@@ -39,6 +39,11 @@ else:
 """
 
 
+def build_caches(builder: Builder, name: str) -> list[Path]:
+    """The private dnf cachedir of build ``name`` in the shared cache (cache.py), if any."""
+    return list(Path(builder.env["BUILDAHPY_CACHE_DIR"]).glob(f"*/work/{name}"))
+
+
 @pytest.fixture
 def storage_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A ``buildah`` first on PATH whose storage has its graphroot and runroot under tmp_path
@@ -104,6 +109,21 @@ def test_gc_removes_free_lock_files_of_builds_that_left_no_container(storage_roo
     assert not (directory / f"{stale}.lock").exists()
     assert (directory / "notes.txt").exists()
     assert (result.removed, result.images, result.in_use) == ((), (), ())
+
+
+def test_gc_removes_the_dnf_cachedirs_of_gone_builds_only(
+    storage_root: Path, tmp_path: Path
+) -> None:
+    cache_root = tmp_path / "cache"
+    dead, live = fresh_name(), fresh_name()
+    for name in (dead, live, "not-ours"):
+        (cache_root / "dnf4" / "work" / name / "fixture-1" / "packages").mkdir(parents=True)
+    with gc.claim(live):
+        assert gc.collect_build_caches(cache_root) == [dead]
+        assert (cache_root / "dnf4" / "work" / live).is_dir()
+    assert not (cache_root / "dnf4" / "work" / dead).exists()
+    assert (cache_root / "dnf4" / "work" / "not-ours").is_dir()
+    assert not gc.lock_path(dead).exists()
 
 
 def test_the_lock_dies_with_its_holder_even_on_sigkill(storage_root: Path) -> None:
@@ -182,6 +202,9 @@ def test_gc_removes_a_killed_builds_container_and_nothing_else(builder: Builder)
         assert f"removed {leftover} (was mounted at {leftover_mount})\n" in result.stdout
         assert f"kept {alive} (its build, pid {live.pid}, is still running)\n" in result.stdout
         assert "1 leftover container and 0 pending images removed, 1 in use" in result.stdout
+        assert f"removed the dnf cache of {leftover}\n" in result.stdout
+        assert not build_caches(builder, leftover)
+        assert build_caches(builder, alive)
         remaining = builder.containers()
         assert leftover not in remaining
         assert {alive, *foreign} <= set(remaining)
@@ -201,6 +224,7 @@ def test_gc_removes_a_killed_builds_container_and_nothing_else(builder: Builder)
 @pytest.mark.integration
 def test_the_next_build_removes_leftovers_before_it_starts(builder: Builder) -> None:
     leftover, leftover_mount = kill_during_dnf(builder, "killed")
+    assert build_caches(builder, leftover)  # SIGKILL: the build's own cleanup never ran
     quick = builder.recipe(
         "quick.py",
         "from buildahpy import recipe\n\n@recipe('localhost/quick')\n"
@@ -211,6 +235,7 @@ def test_the_next_build_removes_leftovers_before_it_starts(builder: Builder) -> 
     assert "removed leftover container" in result.stderr and leftover in result.stderr
     assert builder.containers() == []
     assert leftover_mount not in storage_mounts(builder.env)
+    assert not build_caches(builder, leftover)
     assert builder.image_id("localhost/quick:latest")
 
 

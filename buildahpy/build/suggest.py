@@ -12,7 +12,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from buildahpy.errors import CommandError
-from buildahpy.host import dnf, repodata
+from buildahpy.host import dnf, repodata, space
 from buildahpy.host.dnf.base import NOT_FOUND
 from buildahpy.host.rootfs import RootFS
 from buildahpy.plan.plan import Plan
@@ -47,7 +47,14 @@ def with_suggestions(hint: str, known: Collection[str]) -> str:
 
 
 def explained(error: CommandError, plan: Plan, rootfs: RootFS) -> CommandError:
-    """``error`` with the nearest names added to its hint when dnf found no such package."""
+    """``error`` with the nearest names added to its hint when dnf found no such package, or
+    naming the full filesystem when dnf ran out of space."""
+    places = [("the dnf cache", plan.cachedir)] if plan.cachedir else []
+    places.append(("the image", str(rootfs.path)))
+    if full := space.no_space_hint(f"{error.stdout}\n{error.stderr}", places):
+        return CommandError(
+            error.argv, error.returncode, error.stderr, hint=full, stdout=error.stdout
+        )
     if not error.hint.startswith(NOT_FOUND):
         return error
     host_dirs = [Path(plan.cachedir)] if plan.cachedir else []

@@ -182,6 +182,11 @@ def harvest(snapshot: Snapshot, work: Path) -> list[str]:
     return added
 
 
+def build_caches(root: Path) -> list[Path]:
+    """Every build's private cachedir under the cache root (live builds' and leftovers)."""
+    return sorted(p for p in root.glob("*/work/*") if p.is_dir() and not p.is_symlink())
+
+
 def close_build_cache(work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
 

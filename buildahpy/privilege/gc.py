@@ -39,7 +39,7 @@ from pathlib import Path
 import attrs
 
 from buildahpy.errors import BuildahpyError, BuildError, CommandError, PreflightError
-from buildahpy.host import buildah
+from buildahpy.host import buildah, cache
 from buildahpy.log import get_logger, plural
 
 PREFIX = "buildahpy-"
@@ -215,6 +215,28 @@ def _sweep(directory: Path, names: set[str]) -> None:
             _release(directory / entry, fd)
 
 
+def collect_build_caches(root: Path, directory: Path | None = None) -> list[str]:
+    """Remove the private dnf cachedirs (cache.py) of builds that are gone: a build killed
+    with SIGKILL never ran its cleanup. Each is named for its build's working container, so
+    its lock says whether the build lives; a held one is kept."""
+    removed = []
+    directory = directory or lock_dir()
+    for work in cache.build_caches(root):
+        if not NAME_RE.match(work.name):
+            continue
+        path = lock_path(work.name, directory)
+        fd = _try_lock(path)
+        if fd is None:
+            continue
+        try:
+            cache.close_build_cache(work)
+        finally:
+            _release(path, fd)
+        get_logger().info("removed leftover build cache", path=str(work))
+        removed.append(work.name)
+    return removed
+
+
 def _remove(names: list[str]) -> list[str]:
     """``buildah rm`` (which also unmounts) in one call; report what is really gone."""
     if not names:
@@ -269,12 +291,14 @@ def no_run_building() -> Iterator[bool]:
         os.close(fd)
 
 
-def collect_before_build() -> None:
+def collect_before_build(cache_root: Path | None = None) -> None:
     """At startup: a leftover that cannot be removed is worth a warning, not a failed build."""
     claim_run()
     try:
         collect(images=False)
-    except BuildahpyError as exc:
+        if cache_root is not None:
+            collect_build_caches(cache_root)
+    except (BuildahpyError, OSError) as exc:
         get_logger().warning("cannot remove leftover containers", error=str(exc))
 
 

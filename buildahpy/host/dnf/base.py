@@ -29,6 +29,13 @@ _PROBLEM = re.compile(r"^\s*(?:Problem|- ).*?(nothing provides .+|conflicts with
 # any query of a file's providers makes libsolv add the file provides (see makecache_argv)
 SNAPSHOT_QUERY = "--whatprovides=/bin/sh"
 _SCRIPTLET = re.compile(r"Error in (\S+) scriptlet in rpm package (\S+)")
+# librepo's line per failed attempt of one package file: "[MIRROR] <file>: <cause>"
+_MIRROR = re.compile(r"^\[MIRROR\] (\S+\.rpm): (.+?)\s*$", re.M)
+# dnf5 (librepo's error) gives the path in the repository, and each attempt's cause after ">>>"
+_CANNOT = re.compile(r"Cannot download (?:\S*/)?(\S+\.rpm): (.+?)\s*$", re.M)
+_ATTEMPT = re.compile(r">>> (.+?)\s*$", re.M)
+# a row of the transaction table: name, arch, version, repository, size
+_ROW = re.compile(r"^ +(\S+) +(\S+) +(\S+) +(\S+) +[\d.]+ *[kMG]i?B?\s*$", re.M)
 
 
 class Dnf:
@@ -153,6 +160,8 @@ class Dnf:
             return signature
         if scriptlet := _SCRIPTLET.search(text):
             return f"{scriptlet.group(1)} scriptlet of package {scriptlet.group(2)} failed"
+        if download := download_failure(text):
+            return download
         return "dnf failed"
 
     def run(self, argv: Sequence[str], env: Mapping[str, str]) -> str:
@@ -163,3 +172,22 @@ class Dnf:
             raise CommandError(
                 error.argv, error.returncode, error.stderr, hint=cause, stdout=error.stdout
             ) from None
+
+
+def download_failure(text: str) -> str | None:
+    """``cannot download busybox-1.35.0-1.fc40.x86_64.rpm from repository fixture: <cause>``
+    from dnf's output, naming the repository from its transaction table (the last attempt's
+    cause: the one that made dnf give up), or None when no package download failed."""
+    attempts = _MIRROR.findall(text) or _CANNOT.findall(text)
+    if not attempts:
+        return None
+    filename, cause = attempts[-1]
+    if not text.count("[MIRROR]") and (causes := _ATTEMPT.findall(text)):
+        cause = causes[-1]
+    cause = cause.split(". Calculated:", 1)[0]  # a checksum mismatch: the digests say nothing
+    repos = {
+        f"{name}-{version.split(':')[-1]}.{arch}.rpm": repo
+        for name, arch, version, repo in _ROW.findall(text)
+    }
+    where = f"repository {repos[filename]}" if filename in repos else "its repository"
+    return f"cannot download {filename} from {where}: {cause}"
