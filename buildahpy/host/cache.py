@@ -8,7 +8,8 @@ Layout under the cache root (``--cache-dir``, ``$BUILDAHPY_CACHE_DIR``, /var/cac
                               Dnf.makecache_argv), and never changed after
     <flavour>/pool/<repo>/packages/*.rpm   every package a successful build downloaded
     <flavour>/work/<build>/   one build's own dnf cachedir; removed when the build ends
-    <flavour>/tmp/            snapshots being made
+    <flavour>/tmp/            snapshots being made (each flock(2)ed by its maker, so that gc
+                              removes one whose maker was killed), and ones being removed
 
 Why a private cachedir per build and not one shared cachedir: dnf treats its cachedir as its own.
 dnf4 rewrites expired_repos.json in place, a metadata refresh replaces a repository's directory,
@@ -21,12 +22,19 @@ whole exactly once and concurrent builds or runs never replace or delete each ot
 Packages are therefore fetched once per run, except that builds running at the same moment may
 each fetch a package neither found in the pool.
 
+A snapshot records its files' digests when it is made, and a damaged one is remade; a pool
+package is linked into a build only when its size and checksum are those the snapshot's
+primary.xml lists, and a damaged one is dropped (cachecheck.py). A cache owned by another user is
+not used at all: its snapshots and packages are whatever that user put there.
+
 Only Python file operations; the dnf runs are the caller's (fleet.py, build.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -38,6 +46,7 @@ from pathlib import Path
 
 import attrs
 
+from buildahpy.host import cachecheck
 from buildahpy.host.rootfs import RootFS
 from buildahpy.log import get_logger
 
@@ -55,6 +64,10 @@ class Snapshot:
 
     root: Path  # <cache>/<flavour>
     meta: Path  # <root>/meta/<key>
+    # the pool packages (relative to the pool) found when the snapshot was taken into use that
+    # are not the snapshot's (another revision's, or damaged and not removable): never linked.
+    # Those added since came from downloads dnf checked (harvest).
+    rejected: frozenset[str] = frozenset()
 
     @property
     def pool(self) -> Path:
@@ -80,17 +93,53 @@ def snapshot_key(flavour: str, releasever: str, config: Mapping[str, str]) -> st
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+class ForeignCacheError(OSError):
+    """The cache directory belongs to another user."""
+
+
+def check_owner(root: Path) -> None:
+    """Raise when the cache (``root`` is <cache>/<flavour>) or one of its directories is
+    another user's: their snapshots and packages would be installed into our images, and they
+    could change them under a build."""
+    for path in (root.parent, root, *(root / name for name in ("meta", "pool", "work", "tmp"))):
+        with contextlib.suppress(FileNotFoundError):
+            owner = path.lstat().st_uid
+            if owner != os.geteuid():
+                raise ForeignCacheError(
+                    f"the shared cache {path} is owned by uid {owner}, not by this user"
+                    f" (uid {os.geteuid()}); building without it (chown it, or pass --cache-dir)"
+                )
+
+
 def _dirs(root: Path) -> None:
     for name in ("meta", "pool", "work", "tmp"):
         (root / name).mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 def find_snapshot(root: Path, key: str) -> Snapshot | None:
+    """The snapshot under ``key`` with the pool packages checked against it; None when there
+    is none, or it was damaged (it is removed: the caller makes it again)."""
+    check_owner(root)
     meta = root / "meta" / key
     if not meta.is_dir():
         return None
     os.utime(meta)  # in use: keeps it from being pruned
-    return Snapshot(root, meta)
+    damage = cachecheck.snapshot_damage(meta)
+    if damage:
+        get_logger().warning("remaking a damaged metadata snapshot", path=str(meta), cause=damage)
+        _discard(root, meta)
+        return None
+    return Snapshot(root, meta, cachecheck.check_pool(root / "pool", meta))
+
+
+def _discard(root: Path, meta: Path) -> None:
+    # rename first so a reader never sees a half-deleted snapshot under its key
+    doomed = root / "tmp" / f"old-{meta.name}-{os.getpid()}"
+    try:
+        meta.rename(doomed)
+    except FileNotFoundError:
+        return  # another run removed it first
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def make_snapshot(root: Path, key: str, fill: Callable[[Path], None]) -> Snapshot:
@@ -100,11 +149,13 @@ def make_snapshot(root: Path, key: str, fill: Callable[[Path], None]) -> Snapsho
     The rename is atomic; when another run published the same key first, its snapshot is used
     and ours is dropped.
     """
+    check_owner(root)
     _dirs(root)
-    staging = Path(tempfile.mkdtemp(prefix="meta-", dir=root / "tmp"))
+    staging, held = _locked_staging(root / "tmp")
     try:
         fill(staging)
         _drop_packages(staging)
+        cachecheck.write_manifest(staging)
         try:
             staging.rename(root / "meta" / key)
         except OSError as exc:
@@ -112,8 +163,53 @@ def make_snapshot(root: Path, key: str, fill: Callable[[Path], None]) -> Snapsho
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        os.close(held)
     prune_snapshots(root, keep=key)
-    return Snapshot(root, root / "meta" / key)
+    meta = root / "meta" / key
+    return Snapshot(root, meta, cachecheck.check_pool(root / "pool", meta))
+
+
+def collect_staging(cache: Path) -> list[str]:
+    """Remove what killed runs left in every flavour's tmp/: snapshot staging whose maker's
+    lock is free, and snapshots that were being removed."""
+    removed = []
+    for path in sorted(cache.glob("*/tmp/*")):
+        if path.name.startswith("meta-"):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # being made
+            finally:
+                os.close(fd)
+        elif path.name.startswith(".new-"):  # killed between mkdtemp and its flock
+            if path.lstat().st_mtime > time.time() - 3600:
+                continue
+        elif not path.name.startswith("old-"):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path.name)
+    return removed
+
+
+def _locked_staging(tmp: Path) -> tuple[Path, int]:
+    """A new staging directory and the descriptor holding its flock: it is named ``meta-*``
+    only once locked, and gc removes a ``meta-*`` whose lock is free (a killed maker's),
+    never one being made. The flock(2) is on the inode: the rename keeps it."""
+    new = Path(tempfile.mkdtemp(prefix=".new-", dir=tmp))
+    fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        staging = tmp / new.name.replace(".new-", "meta-", 1)
+        new.rename(staging)
+    except BaseException:
+        os.close(fd)
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    return staging, fd
 
 
 def _drop_packages(cachedir: Path) -> None:
@@ -127,13 +223,10 @@ def prune_snapshots(root: Path, keep: str) -> list[str]:
     cutoff = time.time() - _SNAPSHOT_TTL_SECONDS
     for meta in (root / "meta").iterdir():
         if meta.name != keep and meta.stat().st_mtime < cutoff:
-            # rename first so a reader never sees a half-deleted snapshot under its key
-            doomed = root / "tmp" / f"old-{meta.name}-{os.getpid()}"
             try:
-                meta.rename(doomed)
+                _discard(root, meta)
             except OSError:
                 continue
-            shutil.rmtree(doomed, ignore_errors=True)
             removed.append(meta.name)
     return removed
 
@@ -158,6 +251,8 @@ def open_build_cache(snapshot: Snapshot, name: str) -> Path:
         else:
             os.link(source, target)
     for package in snapshot.pool.glob("*/packages/*.rpm"):
+        if str(package.relative_to(snapshot.pool)) in snapshot.rejected:
+            continue
         target = work / package.relative_to(snapshot.pool)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.link(package, target)

@@ -218,7 +218,8 @@ def _sweep(directory: Path, names: set[str]) -> None:
 def collect_build_caches(root: Path, directory: Path | None = None) -> list[str]:
     """Remove the private dnf cachedirs (cache.py) of builds that are gone: a build killed
     with SIGKILL never ran its cleanup. Each is named for its build's working container, so
-    its lock says whether the build lives; a held one is kept."""
+    its lock says whether the build lives; a held one is kept. And the metadata snapshots a
+    killed run was making (cache.collect_staging)."""
     removed = []
     directory = directory or lock_dir()
     for work in cache.build_caches(root):
@@ -234,6 +235,8 @@ def collect_build_caches(root: Path, directory: Path | None = None) -> list[str]
             _release(path, fd)
         get_logger().info("removed leftover build cache", path=str(work))
         removed.append(work.name)
+    for staging in cache.collect_staging(root):
+        get_logger().info("removed leftover metadata snapshot staging", name=staging)
     return removed
 
 
