@@ -50,7 +50,12 @@ DAMAGE: list[tuple[str, str, Damage, bool]] = [  # (row, label, damage, in --sho
     ("pool", "busybox truncated", _damage(POOL, _truncate), True),
     ("pool", "busybox byte flipped", _damage(POOL, _flip), True),
     ("metadata", "primary flipped", _damage("*/meta/*/*/repodata/*primary.xml*", _flip), True),
-    ("metadata", "repomd.xml truncated", _damage("*/meta/*/*/repodata/repomd.xml", _truncate), 0),
+    (
+        "metadata",
+        "repomd.xml truncated",
+        _damage("*/meta/*/*/repodata/repomd.xml", _truncate),
+        False,
+    ),
     ("metadata", ".solv flipped", _damage("*/meta/*/**/*.solv", _flip), True),
 ]
 
@@ -89,7 +94,7 @@ ACCESS = [("read-only bind mount", _read_only, True), ("owned by uid 12345", _fo
 ACCESS += [("chmod a-w", _no_write_bits, False)]
 
 
-def _rebuild(here: Lab, row: Row, label: str) -> bool:
+def _rebuild(here: Lab, row: Row, label: str) -> subprocess.CompletedProcess[str]:
     """A rebuild after a fault: survived (a correct image, checked by the audit) or one clear
     error line; anything else is noted."""
     done = here.cli(here.recipes, "--only", "a", "--rebuild")
@@ -97,13 +102,12 @@ def _rebuild(here: Lab, row: Row, label: str) -> bool:
     lines = [line for line in done.stderr.splitlines() if line.startswith("buildahpy:")]
     if done.returncode == 0:
         row.survived += 1
-        return True
-    if done.returncode == 1 and len(lines) == 1:
+    elif done.returncode == 1 and len(lines) == 1:
         row.clear += 1
         row.notes.append(f"{label}: {lines[0]}")
-        return False
-    row.notes.append(f"{label}: exit {done.returncode}: {done.stderr.strip()[-300:]}")
-    return False
+    else:
+        row.notes.append(f"{label}: exit {done.returncode}: {done.stderr.strip()[-300:]}")
+    return done
 
 
 def _still_damaged(row: Row, label: str, damaged: dict[Path, str]) -> None:
@@ -134,7 +138,9 @@ def run_access(here: Lab, row: Row, short: bool) -> None:
             continue
         must(here.cli(here.recipes, "--only", "a"), "warming the cache")
         with fault(here):
-            _rebuild(here, row, label)
+            done = _rebuild(here, row, label)
+        said = [line for line in done.stderr.splitlines() if "shared cache" in line]
+        row.notes += [f"{label}: {' '.join(said[0].split())}"] if said else []
         here.audit(row)
 
 

@@ -32,7 +32,6 @@ Only Python file operations; the dnf runs are the caller's (fleet.py, build.py).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import hashlib
@@ -93,24 +92,6 @@ def snapshot_key(flavour: str, releasever: str, config: Mapping[str, str]) -> st
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-class ForeignCacheError(OSError):
-    """The cache directory belongs to another user."""
-
-
-def check_owner(root: Path) -> None:
-    """Raise when the cache (``root`` is <cache>/<flavour>) or one of its directories is
-    another user's: their snapshots and packages would be installed into our images, and they
-    could change them under a build."""
-    for path in (root.parent, root, *(root / name for name in ("meta", "pool", "work", "tmp"))):
-        with contextlib.suppress(FileNotFoundError):
-            owner = path.lstat().st_uid
-            if owner != os.geteuid():
-                raise ForeignCacheError(
-                    f"the shared cache {path} is owned by uid {owner}, not by this user"
-                    f" (uid {os.geteuid()}); building without it (chown it, or pass --cache-dir)"
-                )
-
-
 def _dirs(root: Path) -> None:
     for name in ("meta", "pool", "work", "tmp"):
         (root / name).mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -119,11 +100,16 @@ def _dirs(root: Path) -> None:
 def find_snapshot(root: Path, key: str) -> Snapshot | None:
     """The snapshot under ``key`` with the pool packages checked against it; None when there
     is none, or it was damaged (it is removed: the caller makes it again)."""
-    check_owner(root)
+    cachecheck.check_owner(root)
     meta = root / "meta" / key
     if not meta.is_dir():
         return None
-    os.utime(meta)  # in use: keeps it from being pruned
+    try:
+        os.utime(meta)  # in use: keeps it from being pruned
+    except OSError as exc:  # utime's error names no file
+        raise OSError(
+            exc.errno, f"the shared cache {root} cannot be written ({exc.strerror})"
+        ) from exc
     damage = cachecheck.snapshot_damage(meta)
     if damage:
         get_logger().warning("remaking a damaged metadata snapshot", path=str(meta), cause=damage)
@@ -149,7 +135,7 @@ def make_snapshot(root: Path, key: str, fill: Callable[[Path], None]) -> Snapsho
     The rename is atomic; when another run published the same key first, its snapshot is used
     and ours is dropped.
     """
-    check_owner(root)
+    cachecheck.check_owner(root)
     _dirs(root)
     staging, held = _locked_staging(root / "tmp")
     try:

@@ -10,6 +10,8 @@ in its cachedir is downloaded again onto the same name: with the pool's file har
 dnf4 writes the new bytes through the link into the pool, under the feet of every build that
 links it at that moment.
 
+And the cache's owner: a cache directory of another user's is not used (check_owner).
+
 Only Python file operations; starts no process.
 """
 
@@ -31,6 +33,24 @@ _COMMON = "{http://linux.duke.edu/metadata/common}"
 _CHUNK = 1 << 20
 
 Listed = tuple[int, str, str]  # size, checksum type, checksum
+
+
+class ForeignCacheError(OSError):
+    """The cache directory belongs to another user."""
+
+
+def check_owner(root: Path) -> None:
+    """Raise when the cache (``root`` is <cache>/<flavour>) or one of its directories is
+    another user's: their snapshots and packages would be installed into our images, and they
+    could change them under a build."""
+    for path in (root.parent, root, *(root / name for name in ("meta", "pool", "work", "tmp"))):
+        with suppress(FileNotFoundError):
+            owner = path.lstat().st_uid
+            if owner != os.geteuid():
+                raise ForeignCacheError(
+                    f"the shared cache {path} is owned by uid {owner}, not by this user"
+                    f" (uid {os.geteuid()}); building without it (chown it, or pass --cache-dir)"
+                )
 
 
 def digest_of(path: Path, kind: str = "sha256") -> str:
