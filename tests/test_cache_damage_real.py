@@ -114,7 +114,7 @@ def test_a_damaged_pool_package_is_dropped_never_written_through(
     assert digest(package) == digest(warm.fixture / "Packages" / package.name)
 
 
-@pytest.mark.parametrize("pattern", ["*/repodata/*primary.xml*", "*.solv"])
+@pytest.mark.parametrize("pattern", ["*/repodata/*primary.xml*", "**/*.solv"])
 def test_a_damaged_snapshot_file_is_remade(warm: Warm, pattern: str) -> None:
     """dnf resolves from the snapshot's .solv and reads primary.xml only without one, so a
     damaged primary stayed in the cache for good, and a damaged .solv (nothing checksums it)

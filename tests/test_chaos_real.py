@@ -44,6 +44,7 @@ def test_chaos_short_loses_nothing(fixture_repo: Path, real_tools: None) -> None
     assert "\nCLASS " in done.stdout, done.stdout + done.stderr[-3000:]
     table = rows(done.stdout)
     assert set(table) >= {"kill -9, single build", "mirror, transient", "disk full, cache on tmpfs"}
+    assert "damaged cache, pool" in table, done.stdout
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     for name, (faults, survived, clear, leaks, tags, cache) in table.items():
         assert (leaks, tags, cache) == (0, 0, 0), (name, done.stdout)

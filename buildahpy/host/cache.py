@@ -107,9 +107,7 @@ def find_snapshot(root: Path, key: str) -> Snapshot | None:
     try:
         os.utime(meta)  # in use: keeps it from being pruned
     except OSError as exc:  # utime's error names no file
-        raise OSError(
-            exc.errno, f"the shared cache {root} cannot be written ({exc.strerror})"
-        ) from exc
+        raise OSError(f"the shared cache {root} cannot be written ({exc.strerror})") from exc
     damage = cachecheck.snapshot_damage(meta)
     if damage:
         get_logger().warning("remaking a damaged metadata snapshot", path=str(meta), cause=damage)

@@ -130,22 +130,23 @@ def _intact(path: Path, listed: Listed | None) -> bool:
         return False
 
 
-def _drop(path: Path) -> None:
+def _drop(path: Path) -> bool:
     """Out of the pool (the whole file was added by link(2), so removing the name is safe for
     builds that linked it: they keep their own link); a read-only pool keeps it, unlinked."""
     try:
         path.unlink()
     except OSError as exc:
         get_logger().warning("cannot drop a damaged package", path=str(path), error=str(exc))
-        return
+        return False
     get_logger().warning("dropped a damaged package from the shared cache", path=str(path))
+    return True
 
 
 def check_pool(pool: Path, meta: Path) -> frozenset[str]:
-    """The pool packages (paths relative to the pool) a build must not be given: those whose
-    size or checksum differ from what the snapshot's primary.xml lists (each is dropped from
-    the pool; dnf fetches it again) and those it does not list (another revision's: kept for
-    a snapshot of that revision, not linked into builds that never ask for them)."""
+    """The pool packages (paths relative to the pool) a build must not be given. One whose
+    size or checksum differs from what the snapshot's primary.xml lists is dropped from the
+    pool (dnf fetches it again), or rejected when it cannot be; one it does not list is rejected
+    (another revision's: kept for a snapshot of that revision; builds never ask for it)."""
     candidates: list[tuple[str, Path, Listed | None]] = []
     for repo in sorted(pool.glob("*/packages")):
         listed = listed_packages(meta / repo.parent.name)
@@ -154,10 +155,9 @@ def check_pool(pool: Path, meta: Path) -> frozenset[str]:
             candidates.append((name, package, listed.get(package.name)))
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as workers:
         results = list(workers.map(lambda c: _intact(c[1], c[2]), candidates))
-    rejected = []
-    for (name, path, entry), intact in zip(candidates, results, strict=True):
-        if not intact:
-            rejected.append(name)
-            if entry is not None:
-                _drop(path)
-    return frozenset(rejected)
+    # a dropped name is free again: the package a build fetches anew is harvested under it
+    return frozenset(
+        name
+        for (name, path, entry), intact in zip(candidates, results, strict=True)
+        if not intact and (entry is None or not _drop(path))
+    )
