@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 from buildahpy.fleet import summary
+from buildahpy.host import cache
 
 
 def test_two_writers_of_one_report_never_leave_half_a_file(tmp_path: Path) -> None:
@@ -49,3 +50,20 @@ def test_two_writers_of_one_report_never_leave_half_a_file(tmp_path: Path) -> No
     plain = tmp_path / "plain"
     plain.write_text("")
     assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777  # not mkstemp's 0600
+
+
+def test_a_sweep_removes_a_killed_runs_snapshot_staging_but_not_a_live_one(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    dead = root / "dnf4" / "tmp" / "meta-killed"  # a run killed while dnf filled it
+    (dead / "fixture" / "repodata").mkdir(parents=True)
+    swept: list[list[str]] = []
+
+    def fill(staging: Path) -> None:  # another run's gc, or its startup check, meanwhile
+        (staging / "fixture").mkdir()
+        (staging / "fixture" / "repomd.xml").write_text("<repomd/>")
+        swept.append(cache.sweep_staging(root))
+
+    snapshot = cache.make_snapshot(root / "dnf4", "key", fill)
+    assert swept == [["meta-killed"]]
+    assert (snapshot.meta / "fixture" / "repomd.xml").read_text() == "<repomd/>"
+    assert list((root / "dnf4" / "tmp").iterdir()) == []

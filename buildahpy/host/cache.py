@@ -8,7 +8,8 @@ Layout under the cache root (``--cache-dir``, ``$BUILDAHPY_CACHE_DIR``, /var/cac
                               Dnf.makecache_argv), and never changed after
     <flavour>/pool/<repo>/packages/*.rpm   every package a successful build downloaded
     <flavour>/work/<build>/   one build's own dnf cachedir; removed when the build ends
-    <flavour>/tmp/            snapshots being made
+    <flavour>/tmp/            snapshots being made (``meta-*``, each flock(2)ed by the run making
+                              it; a free one is a killed run's, removed by ``sweep_staging``)
 
 Why a private cachedir per build and not one shared cachedir: dnf treats its cachedir as its own.
 dnf4 rewrites expired_repos.json in place, a metadata refresh replaces a repository's directory,
@@ -27,6 +28,7 @@ Only Python file operations; the dnf runs are the caller's (fleet.py, build.py).
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -101,7 +103,7 @@ def make_snapshot(root: Path, key: str, fill: Callable[[Path], None]) -> Snapsho
     and ours is dropped.
     """
     _dirs(root)
-    staging = Path(tempfile.mkdtemp(prefix="meta-", dir=root / "tmp"))
+    staging, fd = _staging(root / "tmp")
     try:
         fill(staging)
         _drop_packages(staging)
@@ -112,8 +114,50 @@ def make_snapshot(root: Path, key: str, fill: Callable[[Path], None]) -> Snapsho
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        os.close(fd)
     prune_snapshots(root, keep=key)
     return Snapshot(root, root / "meta" / key)
+
+
+def _staging(tmp: Path) -> tuple[Path, int]:
+    """A new staging directory, and an fd holding its flock until the snapshot is published: a
+    staging directory whose lock is free belongs to no live run (``sweep_staging``). Again when
+    a sweep took the directory between its mkdir and our lock."""
+    while True:
+        staging = Path(tempfile.mkdtemp(prefix="meta-", dir=tmp))
+        fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = os.stat(staging).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return staging, fd
+        os.close(fd)
+
+
+def sweep_staging(root: Path) -> list[str]:
+    """Remove the snapshots that killed runs were making (under every flavour of the cache
+    root ``root``) and the old ones a killed prune left; never one a live run is making."""
+    removed = []
+    for staging in sorted(root.glob("*/tmp/meta-*")):
+        try:
+            fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            continue  # gone meanwhile: published, or swept by another run
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            doomed = staging.with_name(f"old-{staging.name}-{os.getpid()}")
+            staging.rename(doomed)  # under the lock: its maker, if any, is gone
+        except OSError:
+            continue  # a live run's (its lock is held), or renamed by another sweep
+        finally:
+            os.close(fd)
+        shutil.rmtree(doomed, ignore_errors=True)
+        removed.append(staging.name)
+    for doomed in root.glob("*/tmp/old-*"):
+        shutil.rmtree(doomed, ignore_errors=True)  # renamed away: no reader uses it
+    return removed
 
 
 def _drop_packages(cachedir: Path) -> None:

@@ -234,6 +234,8 @@ def collect_build_caches(root: Path, directory: Path | None = None) -> list[str]
             release_lock(path, fd)
         get_logger().info("removed leftover build cache", path=str(work))
         removed.append(work.name)
+    for staging in cache.sweep_staging(root):
+        get_logger().info("removed leftover metadata snapshot", path=staging)
     return removed
 
 
