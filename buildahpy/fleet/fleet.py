@@ -245,8 +245,8 @@ def schedule(
         while True:
             decide_ready(entries, preparer, reporter, waits)
             start_queued(entries, executor, reporter)
-            if waits is not None:
-                waits.settle(e.name for e in entries.values() if e.status in FINAL)
+            if waits is not None:  # and those waiting for another shard: that may take long
+                waits.settle(e.name for e in entries.values() if e.status in (*FINAL, WAITING))
             poll = _poll_seconds(entries.values())
             if not executor.running():
                 if poll is None:
