@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
-from buildahpy.fleet import summary
+import pytest
+
+from buildahpy.fleet import fleet, graph, summary
+from buildahpy.fleet.fleet import schedule
+from buildahpy.fleet.tagwait import TagWaits
+from buildahpy.fleet.worker import Outcome
 from buildahpy.host import cache
+from tests.test_fleet import Events, FakeExecutor, FakePreparer, load
 
 
 def test_two_writers_of_one_report_never_leave_half_a_file(tmp_path: Path) -> None:
@@ -67,3 +74,45 @@ def test_a_sweep_removes_a_killed_runs_snapshot_staging_but_not_a_live_one(tmp_p
     assert swept == [["meta-killed"]]
     assert (snapshot.meta / "fixture" / "repomd.xml").read_text() == "<repomd/>"
     assert list((root / "dnf4" / "tmp").iterdir()) == []
+
+
+class Blocked(TagWaits):
+    """Another run holds 'base' for the first few looks; records what is settled."""
+
+    def __init__(self, looks: int) -> None:
+        super().__init__()
+        self.looks, self.settled, self.closed = looks, [], False
+        self.seen: list[str] = []
+
+    def ready(self, name: str, tag: str, base_image: str | None) -> bool:
+        self.seen.append(name)
+        if name == "base" and self.looks:
+            self.looks -= 1
+            return False
+        return True
+
+    def settle(self, names: Iterable[str]) -> None:
+        self.settled += [n for n in names if n not in self.settled]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Clocked(FakeExecutor):
+    def wait(self, timeout: float | None = None) -> list[tuple[str, Outcome]]:
+        return super().wait()
+
+
+def test_a_recipe_whose_tag_another_run_holds_waits_and_then_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fleet, "_TAG_POLL_SECONDS", 0.01)
+    recipes = load(tmp_path)
+    waits, events = Blocked(looks=3), Events()
+    entries = schedule(graph.closure(recipes, recipes), FakePreparer(), Clocked(2), events, waits)
+    assert {e.name: e.status for e in entries} == {e.name: "built" for e in entries}
+    assert waits.seen.count("base") == 4  # three looks while the other run held it, then ours
+    log = events.log
+    assert log.index(("built", "base")) < log.index(("started", "app1"))
+    assert "base" in waits.settled  # its lock let go once it was built
+    assert waits.closed

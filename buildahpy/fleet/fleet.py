@@ -295,10 +295,10 @@ def decide_ready(
         if base is not None and base.status not in (BUILT, UP_TO_DATE):
             continue
         node = entry.node
-        if waits is not None and not waits.ready(entry.name, node.recipe.tag, node.base_image):
-            entry.status = BLOCKED
-            continue
         try:
+            if waits is not None and not waits.ready(entry.name, node.recipe.tag, node.base_image):
+                entry.status = BLOCKED
+                continue
             base_id = base.image_id if base else None
             if entry.node.base_image:
                 base_id = preparer.external_base(entry.node.base_image)
