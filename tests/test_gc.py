@@ -90,7 +90,7 @@ def test_claim_holds_a_lock_others_cannot_take_and_removes_it(storage_root: Path
     path = gc.lock_path(name)
     with gc.claim(name):
         assert path.read_text() == f"{os.getpid()}\n"
-        assert gc._try_lock(path) is None  # another open file description: refused
+        assert gc.try_lock(path) is None  # another open file description: refused
         with pytest.raises(BuildError, match="already claimed"), gc.claim(name):
             pass
     assert not path.exists()
@@ -140,14 +140,14 @@ def test_the_lock_dies_with_its_holder_even_on_sigkill(storage_root: Path) -> No
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        assert gc._try_lock(gc.lock_path(name)) is None
+        assert gc.try_lock(gc.lock_path(name)) is None
         assert gc.holder(gc.lock_path(name)) == str(holder.pid)
     finally:
         holder.kill()
         holder.wait()
-    fd = gc._try_lock(gc.lock_path(name))  # the file is still there, its lock is not
+    fd = gc.try_lock(gc.lock_path(name))  # the file is still there, its lock is not
     assert fd is not None
-    gc._release(gc.lock_path(name), fd)
+    gc.release_lock(gc.lock_path(name), fd)
 
 
 def our_containers(builder: Builder, recipe: str) -> list[str]:

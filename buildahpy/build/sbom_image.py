@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from buildahpy.build.context import Context
 from buildahpy.errors import BuildahpyError, BuildError, CommandError
-from buildahpy.host import buildah, rpmdb
+from buildahpy.host import atomic, buildah, rpmdb
 from buildahpy.host.rootfs import RootFS
 from buildahpy.host.tools import base_env
 from buildahpy.log import step
@@ -73,8 +73,9 @@ def write_sboms(ctx: Context) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         # one pair per architecture of a multi-arch recipe: DIR/<recipe>.<arch>.cdx.json
         name = f"{ctx.recipe.name}.{ctx.plan.arch}" if ctx.plan.arch else ctx.recipe.name
-        (directory / f"{name}.cdx.json").write_text(sbom.cyclonedx(subject, ctx.rpmdb))
-        (directory / f"{name}.spdx.json").write_text(sbom_spdx.spdx(subject, ctx.rpmdb))
+        # whole, also when another run writes the same recipe's files at once (host/atomic.py)
+        atomic.write_text(directory / f"{name}.cdx.json", sbom.cyclonedx(subject, ctx.rpmdb))
+        atomic.write_text(directory / f"{name}.spdx.json", sbom_spdx.spdx(subject, ctx.rpmdb))
 
 
 def target_of(root: RootFS, image: str) -> Target:

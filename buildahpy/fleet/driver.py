@@ -28,6 +28,7 @@ from buildahpy.fleet.fleet import (
 from buildahpy.fleet.graph import Node
 from buildahpy.fleet.jobs import Preparer, Settings, index_images
 from buildahpy.fleet.progress import LiveProgress, LogProgress
+from buildahpy.fleet.tagwait import TagWaits
 from buildahpy.host import buildah
 from buildahpy.plan.distro import HostRelease
 from buildahpy.plan.plan import Options
@@ -66,13 +67,13 @@ def run(
             )
         stack.callback(progress.close)
         reporter = home.reporter(progress) if home else progress
-        entries = schedule(nodes, preparer, executor, reporter)
+        entries = schedule(nodes, preparer, executor, reporter, TagWaits(preparer.refresh))
     sent = [*(home.sent if home else []), *publish.publish(entries, send, home_done=bool(home))]
     wall = time.monotonic() - started
     built = [entry.node.recipe.tag for entry in entries if entry.status == BUILT]
     pulled = [entry.node.recipe.tag for entry in entries if home and entry.name in home.pulled]
     # a built image's digest only matters to the report; the table has what the build measured
-    images = {**existing, **(home.images() if home else {})}
+    images = {**preparer.existing, **(home.images() if home else {})}
     wanted = [*built, *pulled] if report_path or html_dir else pulled
     images.update(index_images(buildah.inspect_images(wanted)))
     table = summary.rows(entries, images)

@@ -35,12 +35,15 @@ from buildahpy.build.context import BuildResult
 from buildahpy.errors import BuildahpyError, stderr_tail
 from buildahpy.fleet.graph import Node
 from buildahpy.fleet.jobs import Decision, Waiting
+from buildahpy.fleet.tagwait import TagWaits
 from buildahpy.fleet.worker import Job, Outcome, build_in_child, run_job, unexpected_error
 from buildahpy.host import features
 from buildahpy.log import get_logger
+from buildahpy.privilege import tags
 
 PENDING, QUEUED, RUNNING = "pending", "queued", "running"
 WAITING = "waiting"  # for a base another shard builds to appear in the registry
+BLOCKED = "blocked"  # its tag, or its base image, is being built by another run (tagwait.py)
 BUILT, UP_TO_DATE, FAILED, SKIPPED = "built", "up-to-date", "failed", "skipped"
 FINAL = (BUILT, UP_TO_DATE, FAILED, SKIPPED)
 REGISTRY = "registry"  # an up-to-date image's source when it is only in the registry
@@ -48,6 +51,7 @@ REGISTRY = "registry"  # an up-to-date image's source when it is only in the reg
 _STOP_GRACE_SECONDS = 60.0
 _POLL_SECONDS = 0.05
 _REGISTRY_POLL_SECONDS = 2.0
+_TAG_POLL_SECONDS = 0.5  # a waiter takes over this long after the other run let go (or died)
 
 
 @attrs.define
@@ -132,6 +136,7 @@ class ForkExecutor:
                 thread.join(timeout=1.0)
         pid = os.fork()
         if pid == 0:  # the child: never returns
+            tags.close_inherited(self.recipes[name].tag)
             build_in_child(job, self.recipes[name], self.rundir / f"{name}.log", self.outcome(name))
         self.pids[name] = pid
 
@@ -227,37 +232,60 @@ class Reporter(Protocol):
 
 
 def schedule(
-    nodes: Iterable[Node], preparer: Decider, executor: Executor, reporter: Reporter
+    nodes: Iterable[Node],
+    preparer: Decider,
+    executor: Executor,
+    reporter: Reporter,
+    waits: TagWaits | None = None,
 ) -> list[Entry]:
-    """Run every node: bases before dependents, up to ``executor.capacity`` at once."""
+    """Run every node: bases before dependents, up to ``executor.capacity`` at once; with
+    ``waits``, each tag only while no other run on the storage settles it."""
     entries = {node.name: Entry(node) for node in nodes}
     try:
         while True:
-            decide_ready(entries, preparer, reporter)
+            decide_ready(entries, preparer, reporter, waits)
             start_queued(entries, executor, reporter)
-            waiting = any(entry.status == WAITING for entry in entries.values())
+            if waits is not None:  # and those waiting for another shard: that may take long
+                waits.settle(e.name for e in entries.values() if e.status in (*FINAL, WAITING))
+            poll = _poll_seconds(entries.values())
             if not executor.running():
-                if not waiting:
+                if poll is None:
                     break
-                time.sleep(_REGISTRY_POLL_SECONDS)
+                time.sleep(poll)
                 continue
-            done = executor.wait(_REGISTRY_POLL_SECONDS) if waiting else executor.wait()
-            for name, outcome in done:
+            for name, outcome in executor.wait(poll) if poll else executor.wait():
                 finish(entries[name], outcome, reporter)
     except BaseException:
         executor.stop()
         raise
+    finally:
+        if waits is not None:
+            waits.close()
     for entry in entries.values():  # only a bug leaves one behind; say so rather than hang
         if entry.status not in FINAL:
             entry.status, entry.error = FAILED, "never started (scheduler error)"
     return list(entries.values())
 
 
-def decide_ready(entries: dict[str, Entry], preparer: Decider, reporter: Reporter) -> None:
+def _poll_seconds(entries: Iterable[Entry]) -> float | None:
+    """How long the scheduler may wait for a build before it looks again at the entries that
+    wait (None: none does)."""
+    found = {entry.status for entry in entries}
+    if BLOCKED in found:
+        return _TAG_POLL_SECONDS
+    return _REGISTRY_POLL_SECONDS if WAITING in found else None
+
+
+def decide_ready(
+    entries: dict[str, Entry],
+    preparer: Decider,
+    reporter: Reporter,
+    waits: TagWaits | None = None,
+) -> None:
     """Settle every pending entry whose base is settled: skipped, up to date, or queued."""
     for entry in entries.values():
         due = entry.status == WAITING and time.monotonic() >= entry.polled + _REGISTRY_POLL_SECONDS
-        if entry.status != PENDING and not due:
+        if entry.status not in (PENDING, BLOCKED) and not due:
             continue
         base = entries.get(entry.node.base_recipe or "")
         if base is not None and base.status in (FAILED, SKIPPED):
@@ -266,7 +294,11 @@ def decide_ready(entries: dict[str, Entry], preparer: Decider, reporter: Reporte
             continue
         if base is not None and base.status not in (BUILT, UP_TO_DATE):
             continue
+        node = entry.node
         try:
+            if waits is not None and not waits.ready(entry.name, node.recipe.tag, node.base_image):
+                entry.status = BLOCKED
+                continue
             base_id = base.image_id if base else None
             if entry.node.base_image:
                 base_id = preparer.external_base(entry.node.base_image)

@@ -112,7 +112,7 @@ class Preparer:
         remote: Remote | None = None,
     ) -> None:
         self.options, self.host, self.flavour = options, host, flavour
-        self.settings, self.existing, self.remote = settings, existing, remote
+        self.settings, self.existing, self.remote = settings, dict(existing), remote
         # by release and the .repo files read (host, --repo-file or a family's preset)
         self._revisions: dict[tuple[str, tuple[RepoFile, ...]], dict[str, str | None]] = {}
         self._snapshots: dict[tuple[str, tuple[RepoFile, ...]], cache.Snapshot | None] = {}
@@ -130,6 +130,13 @@ class Preparer:
             repos = enabled_repos(files, variables)
             self._revisions[releasever, files] = repomd.revisions(repos)
         return self._revisions[releasever, files]
+
+    def refresh(self, references: Sequence[str]) -> None:
+        """Read these tags again: another run on this storage has just settled them."""
+        for reference in references:
+            self.existing.pop(reference, None)
+            self._pulled.pop(reference, None)
+        self.existing.update(index_images(buildah.inspect_images(list(references))))
 
     def external_base(self, reference: str) -> str:
         """The id of a base image no recipe of the run builds; pulled once if it is missing."""

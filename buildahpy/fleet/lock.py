@@ -7,7 +7,6 @@ keys (gpgkey=) with urllib. Host binaries: those of build/lock.py.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import attrs
 from buildahpy.api.recipe import Recipe, load_files
 from buildahpy.build import lock as resolver
 from buildahpy.errors import BuildahpyError, RecipeError
-from buildahpy.host import buildah, repodata, repomd
+from buildahpy.host import atomic, buildah, repodata, repomd
 from buildahpy.log import get_logger, step
 from buildahpy.plan import arches, lockfile, pgp
 from buildahpy.plan.distro import HostRelease
@@ -142,7 +141,5 @@ def _merged(parts: Sequence[RecipeLock], multi: bool) -> RecipeLock:
 
 def write(path: Path, text: str) -> None:
     """Whole or not at all: a reader never sees half a lock."""
-    partial = path.with_name(f".{path.name}.tmp")
-    partial.write_text(text)
-    os.replace(partial, path)
+    atomic.write_text(path, text)
     get_logger().info("lock written", path=str(path))

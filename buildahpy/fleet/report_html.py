@@ -23,6 +23,7 @@ from buildahpy.fleet import report_image
 from buildahpy.fleet.history import Earlier
 from buildahpy.fleet.report_cells import Fleet, fleet_of, link, num, page_name, size_cell
 from buildahpy.fleet.report_svg import size_chart
+from buildahpy.host import atomic
 
 INDEX = "index.html"
 LARGEST = 20  # rows of the largest-contributors table
@@ -147,9 +148,7 @@ def write(directory: Path, written: Mapping[str, str]) -> Path:
     image an earlier run had and this one has not; returns the index."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in written.items():
-        partial = directory / f".{name}.partial"
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(directory / name)
+        atomic.write_text(directory / name, text)
     for stale in directory.glob("image-*.html"):
         if stale.name not in written:
             stale.unlink()

@@ -18,6 +18,7 @@ import attrs
 from buildahpy.build.sizes import human_size
 from buildahpy.fleet.fleet import BUILT, FAILED, SKIPPED, UP_TO_DATE, Entry
 from buildahpy.fleet.jobs import LocalImage
+from buildahpy.host import atomic
 from buildahpy.log import plural
 
 
@@ -212,6 +213,4 @@ def brief(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_report(path: Path, data: Mapping[str, Any]) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    partial.replace(path)
+    atomic.write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

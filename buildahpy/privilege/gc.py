@@ -85,7 +85,7 @@ def lock_path(name: str, directory: Path | None = None) -> Path:
     return (directory or lock_dir()) / f"{name}.lock"
 
 
-def _try_lock(path: Path) -> int | None:
+def try_lock(path: Path) -> int | None:
     """An fd holding the exclusive lock on ``path``, or None when a live process holds it.
 
     Loops until the locked file is the one at ``path``: a reaper may unlink the file between
@@ -109,7 +109,7 @@ def _try_lock(path: Path) -> int | None:
         os.close(fd)
 
 
-def _release(path: Path, fd: int) -> None:
+def release_lock(path: Path, fd: int) -> None:
     """Unlink while still holding the lock, then close (which drops it)."""
     try:
         os.unlink(path)
@@ -123,7 +123,7 @@ def _release(path: Path, fd: int) -> None:
 def claim(name: str) -> Iterator[None]:
     """Hold the lock of working container ``name`` for as long as the build lives."""
     path = lock_path(name)
-    fd = _try_lock(path)
+    fd = try_lock(path)
     if fd is None:
         raise BuildError(f"working container name {name} is already claimed by another build")
     os.ftruncate(fd, 0)
@@ -131,7 +131,7 @@ def claim(name: str) -> Iterator[None]:
     try:
         yield
     finally:
-        _release(path, fd)
+        release_lock(path, fd)
 
 
 def holder(path: Path) -> str:
@@ -168,7 +168,7 @@ def collect(*, images: bool = True, dry_run: bool = False) -> Collected:
     held: dict[str, int] = {}
     in_use = []
     for name in sorted(containers | set(pending)):
-        fd = _try_lock(lock_path(name, directory))
+        fd = try_lock(lock_path(name, directory))
         if fd is None:
             in_use.append((name, holder(lock_path(name, directory))))
         else:
@@ -184,7 +184,7 @@ def collect(*, images: bool = True, dry_run: bool = False) -> Collected:
             if dry_run:
                 os.close(fd)
             else:
-                _release(lock_path(name, directory), fd)
+                release_lock(lock_path(name, directory), fd)
     if dry_run:
         return Collected(
             tuple((n, mounts.get(n, "")) for n in removed), tuple(dropped), tuple(in_use), 0.0
@@ -210,9 +210,9 @@ def _sweep(directory: Path, names: set[str]) -> None:
         name = entry.removesuffix(".lock")
         if name == entry or name in names or not NAME_RE.match(name):
             continue
-        fd = _try_lock(directory / entry)
+        fd = try_lock(directory / entry)
         if fd is not None:
-            _release(directory / entry, fd)
+            release_lock(directory / entry, fd)
 
 
 def collect_build_caches(root: Path, directory: Path | None = None) -> list[str]:
@@ -226,13 +226,13 @@ def collect_build_caches(root: Path, directory: Path | None = None) -> list[str]
         if not NAME_RE.match(work.name):
             continue
         path = lock_path(work.name, directory)
-        fd = _try_lock(path)
+        fd = try_lock(path)
         if fd is None:
             continue
         try:
             cache.close_build_cache(work)
         finally:
-            _release(path, fd)
+            release_lock(path, fd)
         get_logger().info("removed leftover build cache", path=str(work))
         removed.append(work.name)
     for staging in cache.collect_staging(root):
