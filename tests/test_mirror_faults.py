@@ -3,6 +3,8 @@ a download that timed out, a repository that changed during the build; and --dnf
 
 from __future__ import annotations
 
+import urllib.error
+from email.message import Message
 from pathlib import Path
 
 import attrs
@@ -13,11 +15,11 @@ from buildahpy import __main__ as cli
 from buildahpy.build import resync
 from buildahpy.build.packages import retries_note
 from buildahpy.errors import CommandError
-from buildahpy.host import dnf
+from buildahpy.host import dnf, repomd
 from buildahpy.host.rootfs import RootFS
 from buildahpy.host.tools import Completed
 from buildahpy.plan.plan import Options, dnf_conf
-from buildahpy.plan.repos import load
+from buildahpy.plan.repos import Repo, load
 
 # dnf 4.14 (Debian 12), two 503s for busybox from scripts/latency_mirror.py, then the download
 DNF4_RETRIED = """\
@@ -165,3 +167,29 @@ def test_a_404_after_the_repository_changed_says_it_changed(tmp_path: Path) -> N
         assert resync.changed_repository(same, plan, rootfs) is same
         other = CommandError(["dnf"], 1, "", hint="dnf failed")
         assert resync.changed_repository(other, plan, rootfs) is other
+
+
+def test_a_revision_read_is_retried_after_a_passing_mirror_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One 503 of repomd.xml must not leave the run without a shared cache, every image
+    rebuilt; a 404 or a local path is no passing error."""
+    answers: list[object] = [
+        urllib.error.HTTPError("http://m/repodata/repomd.xml", 503, "busy", Message(), None),
+        ConnectionResetError(104, "reset"),
+        "abc",
+    ]
+
+    def revision(repo: Repo) -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return str(answer)
+
+    monkeypatch.setattr(repomd, "revision", revision)
+    monkeypatch.setattr(repomd, "_RETRY_PAUSE", 0.0)
+    assert repomd.revisions([Repo("r", "baseurl", "http://m/")]) == {"r": "abc"}
+    answers[:] = [urllib.error.HTTPError("http://m/x", 404, "gone", Message(), None), "abc"]
+    assert repomd.revisions([Repo("r", "baseurl", "http://m/")]) == {"r": None}
+    answers[:] = [FileNotFoundError(2, "none"), "abc"]
+    assert repomd.revisions([Repo("r", "baseurl", "file:///srv/r")]) == {"r": None}
