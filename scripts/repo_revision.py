@@ -73,9 +73,10 @@ def next_revision(fixture: Path, dest: Path, prefix: str = "busybox") -> tuple[s
     work = dest.parent / f"{dest.name}-build"
     staged = work / "root"
     staged.mkdir(parents=True)
-    shutil.copy(old, work / old.name)
-    subprocess.run(["rpm2archive", old.name], cwd=work, check=True, capture_output=True)
-    with tarfile.open(work / f"{old.name}.tgz") as archive:
+    # stdin to stdout, uncompressed: rpm 4.18 and 6.1 name the files they write differently
+    with old.open("rb") as source, (work / "payload.tar").open("wb") as tar:
+        subprocess.run(["rpm2archive", "-n", "-"], stdin=source, stdout=tar, check=True)
+    with tarfile.open(work / "payload.tar") as archive:
         archive.extractall(staged, filter="tar")
     spec, bumped = _spec(old, staged)
     (work / "next.spec").write_text(spec)
