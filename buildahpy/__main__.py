@@ -132,6 +132,20 @@ def add_repo_args(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="sign-check the preset's packages with this key instead of the host's (repeatable)",
     )
+    parser.add_argument(
+        "--dnf-timeout",
+        type=positive_seconds,
+        default=0,
+        metavar="SECONDS",
+        help="give up on a download (and retry it) when a mirror sends less than 1 kB/s for "
+        "SECONDS (dnf's timeout; default dnf's 30)",
+    )
+
+
+def positive_seconds(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of seconds, 1 or more")
+    return int(text)
 
 
 def add_publish_args(parser: argparse.ArgumentParser) -> None:
@@ -260,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
         sbom_dir=args.sbom.resolve() if args.sbom else None,
         locked=args.locked,
         arches=arches.parse(args.arch) if args.arch else (),
+        dnf_timeout=args.dnf_timeout,
     )
     if args.list:
         for entry in recipes:

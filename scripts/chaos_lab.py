@@ -85,6 +85,8 @@ class Lab:
         self.recipes.write_text(RECIPES)
         self.repo_file = fixture / "fixture.repo"
         self.mounts_before: list[str] = []
+        # the repositories whose bytes the cache may hold (the fixture; a mirror sync's next)
+        self.sources = [fixture]
         self._digests: dict[str, str] = {}
 
     def argv(self, *args: str | Path, repo_file: Path | None = None) -> list[str]:
@@ -190,20 +192,20 @@ class Lab:
         damaged = []
         cache = cache or self.cache
         for package in cache.glob("*/pool/*/packages/*.rpm"):
-            source = self.fixture / "Packages" / package.name
-            if (
-                not source.exists()
-                or self.digest(source) != hashlib.sha256(package.read_bytes()).hexdigest()
-            ):
+            sources = self.same_name("Packages", package.name)
+            digest = hashlib.sha256(package.read_bytes()).hexdigest()
+            if not sources or all(self.digest(source) != digest for source in sources):
                 damaged.append(str(package))
         for meta in cache.glob("*/meta/*/*/repodata/*"):
-            source = self.fixture / "repodata" / meta.name
-            if (
-                source.exists()
-                and self.digest(source) != hashlib.sha256(meta.read_bytes()).hexdigest()
-            ):
+            sources = self.same_name("repodata", meta.name)
+            digest = hashlib.sha256(meta.read_bytes()).hexdigest()
+            if sources and all(self.digest(source) != digest for source in sources):
                 damaged.append(str(meta))
         return damaged
+
+    def same_name(self, folder: str, name: str) -> list[Path]:
+        found = [source / folder / name for source in self.sources]
+        return [path for path in found if path.exists()]
 
     def audit(self, row: Row, cache: Path | None = None) -> None:
         self.gc()

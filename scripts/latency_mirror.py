@@ -4,7 +4,10 @@ tests; run it alone with ``python scripts/latency_mirror.py DIR [--latency-ms 30
 
 It can also misbehave as real mirrors do (scripts/chaos): a ``Fault`` rule answers the first
 ``count`` requests of each path ending in ``suffix`` with a 503, a connection reset, a body cut
-in half, or a body with one byte flipped (same length, so only a checksum notices).
+in half, a body with one byte flipped (same length, so only a checksum notices), or a body that
+stalls half-way for ``seconds`` before the rest comes (a stall longer than the client waits is
+one that never ends). ``sync_to`` is a mirror sync: from the first request of a path ending in
+its trigger on, another directory (the repository's next revision) is served.
 """
 
 from __future__ import annotations
@@ -22,16 +25,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-FAULT_KINDS = ("503", "reset", "truncate", "flip")
+FAULT_KINDS = ("503", "reset", "truncate", "flip", "stall")
+STALL_AFTER = 512  # bytes of the body a stall sends first
 
 
 class Fault:
     """Misanswer the first ``count`` requests of each path ending in ``suffix``."""
 
-    def __init__(self, suffix: str, kind: str, count: int) -> None:
+    def __init__(self, suffix: str, kind: str, count: int, seconds: float = 0.0) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"fault kind {kind!r} is not one of {', '.join(FAULT_KINDS)}")
         self.suffix, self.kind, self.count = suffix, kind, count
+        self.seconds = seconds  # how long a stall lasts
         self.seen: collections.Counter[str] = collections.Counter()
         self.injected = 0
 
@@ -54,6 +59,10 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         with self.server.lock:
             self.server.requests[self.path] += 1
             fault = next((f for f in self.server.faults if f.applies(self.path)), None)
+            sync = self.server.sync
+            if sync and self.path.split("?", 1)[0].endswith(sync[0]):
+                self.server.directory, self.server.sync = sync[1], None
+            self.directory = str(self.server.directory)
         if fault is None:
             super().do_GET()
         elif fault.kind == "503":
@@ -64,9 +73,10 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.connection.close()
             self.close_connection = True
         else:
-            self._damaged(fault.kind)
+            self._damaged(fault)
 
-    def _damaged(self, kind: str) -> None:
+    def _damaged(self, fault: Fault) -> None:
+        kind = fault.kind
         path = Path(self.translate_path(self.path))
         try:
             body = bytearray(path.read_bytes())
@@ -79,6 +89,14 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         if kind == "flip" and body:
             body[len(body) // 2] ^= 0x01
             self.wfile.write(body)
+        elif kind == "stall":
+            # a little only: curl judges the speed over its last ~5 s, and a burst of half
+            # the body would keep it above dnf's minrate for those seconds
+            self.wfile.write(body[:STALL_AFTER])
+            self.wfile.flush()
+            # ends early when the mirror stops, so a stall outlives no test
+            self.server.stopping.wait(fault.seconds)
+            self.wfile.write(body[STALL_AFTER:])
         else:  # truncate: half of what Content-Length promised, then the connection ends
             self.wfile.write(body[: len(body) // 2])
         self.close_connection = True
@@ -97,6 +115,9 @@ class Mirror(http.server.ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.requests: collections.Counter[str] = collections.Counter()
         self.faults: list[Fault] = []
+        self.directory = directory
+        self.sync: tuple[str, Path] | None = None
+        self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -112,7 +133,13 @@ class Mirror(http.server.ThreadingHTTPServer):
         self.thread.start()
         return self
 
+    def sync_to(self, directory: Path, trigger: str = ".rpm") -> None:
+        """Serve ``directory`` from the first request of a path ending in ``trigger`` on."""
+        with self.lock:
+            self.sync = (trigger, directory)
+
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
         self.shutdown()
         self.server_close()
 

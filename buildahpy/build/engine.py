@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from buildahpy.api.image import DryEngine
 from buildahpy.api.recipe import note_site
 from buildahpy.api.validate import Owner
-from buildahpy.build import accounts, locked, scrub, suggest, sysusers
+from buildahpy.build import accounts, locked, resync, scrub, suggest, sysusers
 from buildahpy.build import packages as packages_mod
 from buildahpy.build.context import Context
 from buildahpy.errors import BuildError, CommandError
@@ -190,10 +190,12 @@ def install_packages(ctx: Context, packages: list[str]) -> None:
                 ctx.plan, root, ctx.env, packages, named, installed
             )
         except CommandError as error:
+            error = resync.changed_repository(error, ctx.plan, ctx.rootfs)
             raise suggest.explained(error, ctx.plan, ctx.rootfs) from None
         ctx.hidden += [name for name in hidden if name not in ctx.hidden]
-        added = dnf.of(ctx.plan).added_count(report)
+        added = dnf.of(ctx.plan).added_count(report.stdout)
         note.detail = transaction_note(ctx, installed, packages, added=added)
+        note.detail += packages_mod.retries_note(dnf.of(ctx.plan).download_retries(report))
     ctx.requested += [spec for spec in dict.fromkeys(packages) if spec not in ctx.requested]
 
 

@@ -14,7 +14,8 @@ import attrs
 from buildahpy.errors import BuildError, CommandError
 from buildahpy.host import dnf, rpmdb
 from buildahpy.host.rootfs import RootFS
-from buildahpy.log import get_logger
+from buildahpy.host.tools import Completed
+from buildahpy.log import get_logger, plural
 from buildahpy.plan import minimize
 from buildahpy.plan.packages import RELEASE_FILES, Package
 from buildahpy.plan.plan import Plan
@@ -33,9 +34,9 @@ def install(
     installed: Sequence[str],
     *,
     justdb: bool = False,
-) -> tuple[list[str], str]:
+) -> tuple[list[str], Completed]:
     """Install ``packages``; return the large providers that were kept out (for the report)
-    and dnf's report of the transaction (its stdout).
+    and dnf's report of the transaction (its output).
     ``justdb`` only records the transaction in the rpmdb (a resolution, as for a lock).
 
     With alternatives on, large providers no package of the recipe named are hidden from the
@@ -56,6 +57,11 @@ def install(
             cause=error.hint,
         )
     return [], dnf.run_transaction(plan, dnf.install_argv(plan, root, packages, justdb=justdb), env)
+
+
+def retries_note(retries: int) -> str:
+    """`` (2 download retries)``: what dnf's retries carried, so a flaky mirror is seen."""
+    return f" ({plural(retries, 'download retry', 'download retries')})" if retries else ""
 
 
 def install_command(

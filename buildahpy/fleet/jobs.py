@@ -22,6 +22,7 @@ import attrs
 from buildahpy.api.recipe import Recipe
 from buildahpy.build.context import Extras
 from buildahpy.build.multiarch import ArchPart
+from buildahpy.build.packages import retries_note
 from buildahpy.errors import BuildahpyError, UsageError
 from buildahpy.fleet import inputs
 from buildahpy.fleet.graph import TARGET, Node
@@ -282,4 +283,5 @@ class Preparer:
             env = workdir.fill(plan, sysusers_helper="")
             scratch = workdir.make(stack)
             dnf.of(plan).prepare_makecache_root(scratch, staging)
-            run(dnf.makecache_argv(plan, str(scratch)), env=env, hint="dnf makecache failed")
+            done = run(dnf.makecache_argv(plan, str(scratch)), env=env, hint="dnf makecache failed")
+            note.detail += retries_note(dnf.of(plan).download_retries(done))

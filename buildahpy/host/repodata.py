@@ -155,3 +155,20 @@ def cached_names(host_dirs: Sequence[Path], root: RootFS, image_dirs: Sequence[s
                     data = root.read_bytes(f"{cache}/{repo}/repodata/{name}")
                     names |= primary_names(name, data)
     return names
+
+
+def cached_repomd(
+    host_dirs: Sequence[Path], root: RootFS, image_dirs: Sequence[str], repo_id: str
+) -> bytes | None:
+    """The repomd.xml a dnf run read for ``repo_id`` (from its cache, as ``cached_names``
+    finds it: ``<cache>/<repo>-<hash>/repodata/repomd.xml``), or None when there is none."""
+    for top in host_dirs:
+        for path in sorted(top.glob(f"{repo_id}-*/repodata/repomd.xml")) if top.is_dir() else ():
+            with suppress(OSError):
+                return path.read_bytes()
+    for cache in image_dirs:
+        for name in root.listdir(cache):
+            if name.startswith(f"{repo_id}-"):
+                with suppress(OSError):
+                    return root.read_bytes(f"{cache}/{name}/repodata/repomd.xml")
+    return None

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import ssl
+import time
+import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -15,6 +17,10 @@ from buildahpy.log import get_logger
 from buildahpy.plan.repos import Repo
 
 _FETCH_TIMEOUT = 20.0
+# tries of one revision read: a mirror's passing 503 or reset must not make the run think the
+# repository unreadable (no shared cache, every image rebuilt); dnf retries its own downloads too
+_TRIES = 3
+_RETRY_PAUSE = 0.5
 
 
 def _context(repo: Repo) -> ssl.SSLContext:
@@ -65,12 +71,42 @@ def revision(repo: Repo) -> str:
     return hashlib.sha256(_get(base.rstrip("/") + "/repodata/repomd.xml", repo)).hexdigest()
 
 
+def _transient(exc: OSError, repo: Repo) -> bool:
+    """A remote mirror's passing trouble (5xx, 408, 429, a reset, a timeout), not a 404 or a
+    local file that is not there."""
+    if repo.url.startswith("file:"):
+        return False
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code >= 500 or exc.code in (408, 429)
+    return True
+
+
+def _retried(repo: Repo) -> str:
+    """``revision(repo)``, tried again after a network error (not after bad metadata)."""
+    for attempt in range(1, _TRIES + 1):
+        try:
+            found = revision(repo)
+        except OSError as exc:
+            if attempt == _TRIES or not _transient(exc, repo):
+                raise
+            time.sleep(_RETRY_PAUSE * attempt)
+            continue
+        if attempt > 1:
+            get_logger().warning(
+                "read the repository's metadata revision after retries",
+                repo=repo.id,
+                retries=attempt - 1,
+            )
+        return found
+    raise AssertionError("unreachable")
+
+
 def revisions(repos: Sequence[Repo]) -> dict[str, str | None]:
     """repo id -> metadata revision, or None where it cannot be read (its users are rebuilt)."""
 
     def one(repo: Repo) -> str | None:
         try:
-            return revision(repo)
+            return _retried(repo)
         except (OSError, ValueError, ET.ParseError) as exc:
             get_logger().warning(
                 "cannot read the repository's metadata revision; its images are rebuilt",

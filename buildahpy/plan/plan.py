@@ -48,6 +48,8 @@ class Options:
     # A name to tag with instead of the recipe's (``{name}``: the recipe's name), for the second
     # build of --check-reproducible. Not part of repr, so not an input of the image (inputs.py).
     tag_as: str = attrs.field(default="", repr=False)
+    # --dnf-timeout: how the packages are fetched, not what the image is made of (out of repr)
+    dnf_timeout: int = attrs.field(default=0, repr=False)
 
 
 @attrs.frozen
@@ -74,6 +76,7 @@ class Plan:
     skip_checks: tuple[tuple[str, str], ...] = ()  # checks the recipe opts out of, with why
     alternatives: tuple[Alternative, ...] = ()  # the small alternatives, the recipe's included
     arch: str = ""  # the target architecture (dnf --forcearch, the image's config); "" the host's
+    dnf_timeout: int = 0  # dnf's timeout (seconds below minrate before a retry); 0 dnf's own
 
     @property
     def dnf_conf(self) -> str:
@@ -174,6 +177,7 @@ def make_plan(
         cachedir=cachedir,
         alternatives=preference_table(dict(recipe.minimize.prefer)),
         arch=options.arch,
+        dnf_timeout=options.dnf_timeout,
     )
 
 
@@ -230,6 +234,9 @@ def dnf_conf(plan: Plan) -> str:
             "best=True",
             "skip_if_unavailable=False",
             f"install_weak_deps={plan.weak_deps}",
+            # dnf4 and dnf5 both: a transfer below minrate (1000 B/s) for timeout seconds is
+            # abandoned and retried (librepo's low-speed limit); their default 30 s per try
+            *([f"timeout={plan.dnf_timeout}"] if plan.dnf_timeout else []),
             "",
         ]
     )

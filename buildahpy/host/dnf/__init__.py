@@ -18,7 +18,7 @@ from buildahpy.errors import PreflightError
 from buildahpy.host.dnf.base import Dnf
 from buildahpy.host.dnf.dnf4 import Dnf4
 from buildahpy.host.dnf.dnf5 import Dnf5
-from buildahpy.host.tools import run, which
+from buildahpy.host.tools import Completed, run, which
 
 if TYPE_CHECKING:
     from buildahpy.plan.plan import Plan
@@ -117,6 +117,6 @@ def makecache_argv(plan: Plan, root: str) -> list[str]:
     return of(plan).makecache_argv(plan, root)
 
 
-def run_transaction(plan: Plan, argv: Sequence[str], env: Mapping[str, str]) -> str:
+def run_transaction(plan: Plan, argv: Sequence[str], env: Mapping[str, str]) -> Completed:
     """Run a dnf command line; a failure's hint is the cause, read as this flavour words it."""
     return of(plan).run(argv, env)

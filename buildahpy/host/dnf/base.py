@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from buildahpy.api.validate import check_packages
 from buildahpy.errors import CommandError
-from buildahpy.host.tools import run
+from buildahpy.host.tools import Completed, run
 
 if TYPE_CHECKING:
     from buildahpy.host.rootfs import RootFS
@@ -33,7 +33,11 @@ _SCRIPTLET = re.compile(r"Error in (\S+) scriptlet in rpm package (\S+)")
 _MIRROR = re.compile(r"^\[MIRROR\] (\S+\.rpm): (.+?)\s*$", re.M)
 # dnf5 (librepo's error) gives the path in the repository, and each attempt's cause after ">>>"
 _CANNOT = re.compile(r"Cannot download (?:\S*/)?(\S+\.rpm): (.+?)\s*$", re.M)
-_ATTEMPT = re.compile(r">>> (.+?)\s*$", re.M)
+_ATTEMPT = re.compile(r"^\s*>>> (.+?)\s*$", re.M)
+# librepo's last '>>>' line when every attempt failed: no cause of its own
+_GAVE_UP = "No more mirrors to try"
+# curl's low-speed limit (dnf's minrate for timeout seconds) or its connect timeout
+_TIMEOUT = re.compile(r"Curl error \(28\): Timeout was reached for (\S+)(?: \[([^\]]*)\])?")
 # a row of the transaction table: name, arch, version, repository, size
 _ROW = re.compile(r"^ +(\S+) +(\S+) +(\S+) +(\S+) +[\d.]+ *[kMG]i?B?\s*$", re.M)
 
@@ -143,6 +147,11 @@ class Dnf:
         where the summary does not say only that (the caller then asks the rpmdb)."""
         return None
 
+    def download_retries(self, done: Completed) -> int:
+        """How many download attempts (packages or metadata) failed and were made again, from
+        what a successful run of this dnf printed."""
+        return 0
+
     # -- failures -----------------------------------------------------------------------------
     def explain_signature(self, text: str) -> str | None:
         """The package and the key problem behind a failed signature check, or None."""
@@ -164,9 +173,9 @@ class Dnf:
             return download
         return "dnf failed"
 
-    def run(self, argv: Sequence[str], env: Mapping[str, str]) -> str:
+    def run(self, argv: Sequence[str], env: Mapping[str, str]) -> Completed:
         try:
-            return run(argv, env=env, stream=True).stdout
+            return run(argv, env=env, stream=True)
         except CommandError as error:
             cause = self.explain_failure(error.stdout, error.stderr)
             raise CommandError(
@@ -182,12 +191,30 @@ def download_failure(text: str) -> str | None:
     if not attempts:
         return None
     filename, cause = attempts[-1]
-    if not text.count("[MIRROR]") and (causes := _ATTEMPT.findall(text)):
-        cause = causes[-1]
+    tries = sum(1 for name, _ in attempts if name == filename)
+    if not text.count("[MIRROR]") and (causes := dnf5_attempts(text)):
+        cause, tries = causes[-1], len(causes)
     cause = cause.split(". Calculated:", 1)[0]  # a checksum mismatch: the digests say nothing
+    if timeout := _TIMEOUT.search(cause):
+        slow = (timeout[2] or "").removeprefix("Operation too slow. ")
+        slow = slow[:1].lower() + slow[1:]
+        cause = (
+            f"timed out ({slow or 'no answer'}; {tries} {'try' if tries == 1 else 'tries'}) at"
+            f" {timeout[1]}; --dnf-timeout SECONDS sets how long dnf waits"
+        )
     repos = {
         f"{name}-{version.split(':')[-1]}.{arch}.rpm": repo
         for name, arch, version, repo in _ROW.findall(text)
     }
     where = f"repository {repos[filename]}" if filename in repos else "its repository"
     return f"cannot download {filename} from {where}: {cause}"
+
+
+def dnf5_attempts(text: str) -> list[str]:
+    """The cause of each failed download attempt librepo reported under dnf5 (``>>>`` lines)."""
+    return [cause for cause in _ATTEMPT.findall(text) if not cause.startswith(_GAVE_UP)]
+
+
+def dnf4_attempts(text: str) -> int:
+    """How many download attempts dnf4 reported as failed (``[MIRROR]`` lines, any file)."""
+    return len(re.findall(r"^\[MIRROR\] ", text, re.M))

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from buildahpy.host import cache
-from buildahpy.host.dnf.base import Dnf
+from buildahpy.host.dnf.base import Dnf, dnf4_attempts
 
 if TYPE_CHECKING:
     from buildahpy.host.rootfs import RootFS
+    from buildahpy.host.tools import Completed
 
 # dnf4's signature messages (dnf/base.py, dnf/cli/commands/__init__.py)
 _UNSIGNED = re.compile(r"Package (\S+?)(?:\.rpm)? is not signed")
@@ -91,6 +92,9 @@ class Dnf4(Dnf):
         lines = found[1].splitlines() if found else []
         only = _INSTALLED.fullmatch(lines[0].strip()) if len(lines) == 1 else None
         return int(only[1]) if only else None
+
+    def download_retries(self, done: Completed) -> int:
+        return dnf4_attempts(done.stdout)
 
     def explain_signature(self, text: str) -> str | None:
         if unsigned := sorted(set(_UNSIGNED.findall(text))):

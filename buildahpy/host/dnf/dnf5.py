@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from buildahpy.host.dnf.base import Dnf
+from buildahpy.host.dnf.base import Dnf, dnf5_attempts
 from buildahpy.host.dnf.dnf4 import explain_rpm_signature
 
 if TYPE_CHECKING:
+    from buildahpy.host.tools import Completed
     from buildahpy.plan.plan import Plan
 
 # 'OpenPGP check for package "n-v-r.a" (path) from repo "id" has failed: <reason>'
@@ -59,6 +60,9 @@ class Dnf5(Dnf):
             f"--setopt=cachedir={plan.cachedir}",
             f"--setopt=system_cachedir={plan.cachedir}",
         ]
+
+    def download_retries(self, done: Completed) -> int:
+        return len(dnf5_attempts(done.stderr))
 
     def explain_signature(self, text: str) -> str | None:
         if found := _CHECK.search(text):
