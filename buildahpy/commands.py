@@ -20,7 +20,7 @@ from buildahpy.build import diff, sbom_image
 from buildahpy.errors import BuildahpyError
 from buildahpy.fleet import lock as fleet_lock
 from buildahpy.fleet import merge, summary
-from buildahpy.host import cache, dnf
+from buildahpy.host import cache, dnf, staging
 from buildahpy.plan import arches
 from buildahpy.plan.distro import Target, normalise_family, read_host_release
 from buildahpy.plan.plan import Options
@@ -102,10 +102,12 @@ def gc_run(*, dry_run: bool = False) -> int:
     the untagged images; prints what it removed (or would), then one summary line."""
     leftovers = gc.collect(dry_run=dry_run)
     caches = [] if dry_run else gc.collect_build_caches(cache.cache_root(None))
+    staged = [] if dry_run else staging.collect(cache.cache_root(None))
     unused = images.collect_images(dry_run=dry_run)
     lines = [
         *gc.report(leftovers, dry_run=dry_run),
         *(f"removed the dnf cache of {name}" for name in caches),
+        *(f"removed the metadata snapshot being made {path}" for path in staged),
         *images.report(unused, dry_run=dry_run),
     ]
     sys.stdout.write("\n".join(lines) + "\n")

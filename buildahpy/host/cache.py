@@ -31,13 +31,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import attrs
 
+from buildahpy.host import staging
 from buildahpy.host.rootfs import RootFS
 from buildahpy.log import get_logger
 
@@ -101,17 +101,15 @@ def make_snapshot(root: Path, key: str, fill: Callable[[Path], None]) -> Snapsho
     and ours is dropped.
     """
     _dirs(root)
-    staging = Path(tempfile.mkdtemp(prefix="meta-", dir=root / "tmp"))
-    try:
-        fill(staging)
-        _drop_packages(staging)
+    # locked while it is made: what a killed run leaves there is removed (staging.collect)
+    with staging.directory(root / "tmp", "meta-") as made:
+        fill(made)
+        _drop_packages(made)
         try:
-            staging.rename(root / "meta" / key)
+            made.rename(root / "meta" / key)
         except OSError as exc:
             if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                 raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     prune_snapshots(root, keep=key)
     return Snapshot(root, root / "meta" / key)
 
@@ -127,13 +125,13 @@ def prune_snapshots(root: Path, keep: str) -> list[str]:
     cutoff = time.time() - _SNAPSHOT_TTL_SECONDS
     for meta in (root / "meta").iterdir():
         if meta.name != keep and meta.stat().st_mtime < cutoff:
-            # rename first so a reader never sees a half-deleted snapshot under its key
-            doomed = root / "tmp" / f"old-{meta.name}-{os.getpid()}"
-            try:
-                meta.rename(doomed)
-            except OSError:
-                continue
-            shutil.rmtree(doomed, ignore_errors=True)
+            # rename first so a reader never sees a half-deleted snapshot under its key (onto
+            # an empty directory locked as being made, so a kill mid-delete leaves no orphan)
+            with staging.directory(root / "tmp", "old-") as doomed:
+                try:
+                    meta.rename(doomed)
+                except OSError:
+                    continue
             removed.append(meta.name)
     return removed
 

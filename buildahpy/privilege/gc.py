@@ -39,7 +39,7 @@ from pathlib import Path
 import attrs
 
 from buildahpy.errors import BuildahpyError, BuildError, CommandError, PreflightError
-from buildahpy.host import buildah, cache
+from buildahpy.host import buildah, cache, staging
 from buildahpy.log import get_logger, plural
 
 PREFIX = "buildahpy-"
@@ -298,6 +298,7 @@ def collect_before_build(cache_root: Path | None = None) -> None:
         collect(images=False)
         if cache_root is not None:
             collect_build_caches(cache_root)
+            staging.collect(cache_root)
     except (BuildahpyError, OSError) as exc:
         get_logger().warning("cannot remove leftover containers", error=str(exc))
 
