@@ -3,8 +3,10 @@
 Four kinds of job, in turn: one build (``--only a``), a ``--jobs 2`` fleet, one build with
 ``--push`` to a docker-registry on 127.0.0.1, and a ``--jobs 2`` fleet with ``--registry``
 there. Each kill's moment is a fraction (drawn from the seed) of that kind's duration measured
-at the start, from 0 (the interpreter starting) to past its end; one kill in four first
-empties the shared cache, so that the metadata snapshot and the downloads are in the window.
+at the start, from 0 (the interpreter starting) to past its end, or for one kill in two from
+its first commit on (commit, --sbom, tag and push are short steps); one kill in four first
+empties the shared cache, so that the metadata snapshot and the downloads (from a local HTTP
+mirror of the fixture) are in the window.
 Each job rewrites the recipes with a new serial, so a job that gets far enough moves the tags.
 
 After each kill: gc, the leaks, every tag whose image was not checked before (an image id
@@ -28,6 +30,7 @@ from pathlib import Path
 import chaos_phases
 import chaos_registry
 from chaos_lab import ROOT, Lab, Row, kill_session, lab, must
+from latency_mirror import Mirror
 
 RECIPES = """\
 from buildahpy import recipe
@@ -52,6 +55,7 @@ class Kind:
     args: list[str]
     refs: list[str] = field(default_factory=list)  # registry tags the job pushes
     seconds: float = 0.0  # one job's duration, warm cache
+    late: float = 0.0  # when its first commit starts: the short steps after it are aimed at
     pending: int = 0  # kills since the last next-job check
     phases: Counter[str] = field(default_factory=Counter)
     registry: Counter[str] = field(default_factory=Counter)  # old/new tags after kills
@@ -65,8 +69,16 @@ def run_kills(
     check_every: int = 1,
     minutes: float | None = None,
 ) -> list[Row]:
-    deadline = time.monotonic() + minutes * 60 if minutes else None
-    with lab(fixture, "kill") as here, chaos_registry.registry(here.base / "registry") as reg:
+    began = time.monotonic()
+    deadline = began + minutes * 60 if minutes else None
+    with (
+        lab(fixture, "kill") as here,
+        chaos_registry.registry(here.base / "registry") as reg,
+        Mirror(fixture, 0.0) as mirror,
+    ):
+        # over HTTP, so that dnf downloads into the shared cache's pool (a file:// repository
+        # is read in place) and a kill can fall in a download
+        here.repo_file = mirror.repo_file(here.base / "mirror.repo", fixture / "fixture.repo")
         kinds = _kinds(here, reg)
         cold_extra = _measure(here, kinds)
         here.mounts_before = here.mounts()
@@ -75,8 +87,11 @@ def run_kills(
                 print(f"chaos: kill: wall-clock bound reached after {index} kills", flush=True)
                 break
             kind = kinds[index % len(kinds)]
-            cold, fraction = rng.random() < 0.25, rng.uniform(0.0, 1.05)
-            delay = fraction * (kind.seconds + (cold_extra if cold else 0.0))
+            cold, late, fraction = rng.random() < 0.25, rng.random() < 0.5, rng.random()
+            start = kind.late + (cold_extra if cold else 0.0) if late else 0.0
+            delay = start + fraction * 1.05 * (kind.seconds + (cold_extra if cold else 0.0) - start)
+            if index and index % 25 == 0:
+                print(f"chaos: kill: {index} kills in {time.monotonic() - began:.0f} s", flush=True)
             _kill_one(here, kind, index + 1, cold=cold, delay=delay)
             if (index + 1) % check_every == 0:
                 _next_job(here, kind, index + 1)
@@ -119,32 +134,36 @@ def _kinds(here: Lab, reg: str) -> list[Kind]:
 
 
 def _measure(here: Lab, kinds: list[Kind]) -> float:
-    """Each kind's duration (one job each, which also makes the tags and the registry's
-    images the kills start from); returns what an empty cache adds to a job."""
+    """Each kind's duration, from three jobs (which also make the tags and the registry's
+    images the kills start from): one build is the --push job until its push, a fleet the
+    --registry fleet until its last push. Returns what an empty cache adds to a fleet."""
     here.recipes.write_text(RECIPES.format(serial=0))
     started = time.monotonic()
     must(here.cli(*kinds[1].args), "the first fleet build")
     cold = time.monotonic() - started
-    for kind in kinds[1:]:
+    for kind, alone in ((kinds[2], kinds[0]), (kinds[3], kinds[1])):
         started, wall = time.monotonic(), time.time()
         done = here.cli(*kind.args, *VERBOSE)
         must(done, f"the first job of {kind.row.name}")
         kind.seconds = time.monotonic() - started
-        if kind is kinds[2]:  # one build is this job until its push
-            kinds[0].seconds = _first(done.stderr, "buildah push") - wall
+        kind.late = alone.late = _when(done.stderr, "buildah commit") - wall
+        alone.seconds = _when(done.stderr, "buildah push", last=True) - wall
         for ref in kind.refs:
             if not chaos_registry.digest(ref):
                 raise SystemExit(f"chaos: {kind.row.name}: {ref} is not in the registry")
     return max(0.0, cold - kinds[1].seconds)
 
 
-def _first(stderr: str, command: str) -> float:
-    """When the job's log says it ran ``command`` first (seconds since the epoch)."""
-    for line in stderr.splitlines():
-        if f'"cmd": "{command}' in line:
-            stamp = line.rsplit('"timestamp": "', 1)[1].split('"', 1)[0]
-            return datetime.fromisoformat(stamp).timestamp()
-    raise SystemExit(f"chaos: no {command} in the job's log")
+def _when(stderr: str, command: str, *, last: bool = False) -> float:
+    """When the job's log says it ran ``command`` first (or last), in seconds since the epoch."""
+    stamps = [
+        line.rsplit('"timestamp": "', 1)[1].split('"', 1)[0]
+        for line in stderr.splitlines()
+        if f'"cmd": "{command}' in line
+    ]
+    if not stamps:
+        raise SystemExit(f"chaos: no {command} in the job's log")
+    return datetime.fromisoformat(stamps[-1 if last else 0]).timestamp()
 
 
 def _kill_one(here: Lab, kind: Kind, serial: int, *, cold: bool, delay: float) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-# In the order a build goes through them; a fleet's phase is its furthest job's.
+# In the order a build goes through them (a push may come after another job's cleanup).
 PHASES = (
     "startup",  # before the first line: interpreter, preflight, the startup check
     "metadata",  # the shared cache's metadata snapshot (dnf makecache)
@@ -45,8 +45,8 @@ def _phase_of(record: dict[str, object]) -> str | None:
     event, name = record.get("event"), str(record.get("step", ""))
     if event == "start":
         return _STARTS.get(name)
-    if event in ("step", "done") and name == "dnf install":
-        return "recipe"
+    if event in ("step", "done") and name in ("dnf install", "push"):
+        return "recipe" if name == "dnf install" else "cleanup"
     if event == "scrubbed":
         return "checks"
     if event == "run":
@@ -58,20 +58,17 @@ def _phase_of(record: dict[str, object]) -> str | None:
 
 
 def phase(stderr: str) -> str:
-    """The phase of the job furthest on when the kill came (each job's latest step)."""
-    reached: dict[str, int] = {}
+    """The step the run was in when the kill came: its last line that names one (a fleet's
+    jobs interleave: the one that moved last)."""
+    found = "startup"
     for line in stderr.splitlines():
         try:
             record = json.loads(line)
         except ValueError:
             continue  # a line cut by the kill
-        if not isinstance(record, dict):
-            continue
-        found = _phase_of(record)
-        if found is not None:
-            job = str(record.get("recipe", ""))
-            reached[job] = PHASES.index(found)  # a job's latest (dnf runs twice for some)
-    return PHASES[max(reached.values(), default=0)]
+        if isinstance(record, dict):
+            found = _phase_of(record) or found
+    return found
 
 
 def table(counts: dict[str, Counter[str]]) -> str:
