@@ -102,10 +102,12 @@ def gc_run(*, dry_run: bool = False) -> int:
     the untagged images; prints what it removed (or would), then one summary line."""
     leftovers = gc.collect(dry_run=dry_run)
     caches = [] if dry_run else gc.collect_build_caches(cache.cache_root(None))
+    staged = [] if dry_run else cache.collect_staging(cache.cache_root(None))
     unused = images.collect_images(dry_run=dry_run)
     lines = [
         *gc.report(leftovers, dry_run=dry_run),
         *(f"removed the dnf cache of {name}" for name in caches),
+        *(f"removed the metadata snapshot being made {name}" for name in staged),
         *images.report(unused, dry_run=dry_run),
     ]
     sys.stdout.write("\n".join(lines) + "\n")

@@ -88,6 +88,8 @@ class Lab:
         # the repositories whose bytes the cache may hold (the fixture; a mirror sync's next)
         self.sources = [fixture]
         self._digests: dict[str, str] = {}
+        self.verified: set[str] = set()  # image ids whose check passed (audit(quick=True))
+        self.sboms = base / "sbom"  # where --sbom writes, when a class asks for it
 
     def argv(self, *args: str | Path, repo_file: Path | None = None) -> list[str]:
         python = str(PYTHON if PYTHON.exists() else sys.executable)
@@ -143,13 +145,33 @@ class Lab:
             found += [f"cache {p}" for p in self.cache.glob(f"*/{kind}/*")]
         return found
 
-    def damaged_tags(self) -> list[str]:
+    def damaged_tags(self, *, quick: bool = False) -> list[str]:
+        """Every ``localhost/chaos/*`` tag's image checked (mounted, rpmdb, rpm -Va); ``quick``:
+        only images not checked before (an image id names its content: a tag that points to
+        a verified id is the verified image), the way a long series of kills stays cheap."""
         damaged = []
-        names = self.tool("buildah", "images", "--format", "{{.Name}}:{{.Tag}}").split()
-        for tag in sorted(n for n in names if n.startswith("localhost/chaos/")):
+        listing = self.tool(
+            "buildah", "images", "--no-trunc", "--format", "{{.Name}}:{{.Tag}} {{.ID}}"
+        )
+        tags = dict(line.split() for line in listing.splitlines() if line.strip())
+        for tag in sorted(n for n in tags if n.startswith("localhost/chaos/")):
+            if quick and tags[tag] in self.verified:
+                continue
             problem = self._check_image(tag)
             if problem:
                 damaged.append(f"{tag}: {problem}")
+            else:
+                self.verified.add(tags[tag])
+        return damaged + self.damaged_sboms()
+
+    def damaged_sboms(self) -> list[str]:
+        """--sbom's files must be whole documents (old or new), never cut by a kill."""
+        damaged = []
+        for path in sorted(self.sboms.glob("*")):
+            try:
+                json.loads(path.read_text())
+            except (ValueError, UnicodeDecodeError) as exc:
+                damaged.append(f"sbom {path.name}: {exc}")
         return damaged
 
     def _check_image(self, tag: str) -> str:
@@ -207,11 +229,11 @@ class Lab:
         found = [source / folder / name for source in self.sources]
         return [path for path in found if path.exists()]
 
-    def audit(self, row: Row, cache: Path | None = None) -> None:
+    def audit(self, row: Row, cache: Path | None = None, *, quick: bool = False) -> None:
         self.gc()
         for column, found in (
             ("leaks", self.leaks()),
-            ("tags", self.damaged_tags()),
+            ("tags", self.damaged_tags(quick=quick)),
             ("cache", self.damaged_cache(cache)),
         ):
             setattr(row, column, getattr(row, column) + len(found))

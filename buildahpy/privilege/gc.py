@@ -218,8 +218,7 @@ def _sweep(directory: Path, names: set[str]) -> None:
 def collect_build_caches(root: Path, directory: Path | None = None) -> list[str]:
     """Remove the private dnf cachedirs (cache.py) of builds that are gone: a build killed
     with SIGKILL never ran its cleanup. Each is named for its build's working container, so
-    its lock says whether the build lives; a held one is kept. And the metadata snapshots a
-    killed run was making (cache.collect_staging)."""
+    its lock says whether the build lives; a held one is kept."""
     removed = []
     directory = directory or lock_dir()
     for work in cache.build_caches(root):
@@ -235,8 +234,6 @@ def collect_build_caches(root: Path, directory: Path | None = None) -> list[str]
             release_lock(path, fd)
         get_logger().info("removed leftover build cache", path=str(work))
         removed.append(work.name)
-    for staging in cache.collect_staging(root):
-        get_logger().info("removed leftover metadata snapshot staging", name=staging)
     return removed
 
 
@@ -301,6 +298,7 @@ def collect_before_build(cache_root: Path | None = None) -> None:
         collect(images=False)
         if cache_root is not None:
             collect_build_caches(cache_root)
+            cache.collect_staging(cache_root)
     except (BuildahpyError, OSError) as exc:
         get_logger().warning("cannot remove leftover containers", error=str(exc))
 
