@@ -18,7 +18,7 @@ import attrs
 
 from buildahpy.api.image import Image
 from buildahpy.api.recipe import Recipe, failure_in
-from buildahpy.build import bases, locked, provenance, reproducible, scrub, sizes, sysusers
+from buildahpy.build import bases, locked, nospace, provenance, reproducible, scrub, sizes, sysusers
 from buildahpy.build import packages as packages_mod
 from buildahpy.build.budget import check_budget
 from buildahpy.build.checks import check_image
@@ -58,6 +58,7 @@ def build(
     with (
         recipe_context(recipe.name),
         UnwindStack() as stack,
+        nospace.explaining(extras.cache.root if extras.cache else None),
         step("build", recipe=recipe.name, tag=recipe.tag),
     ):
         setup = prepare_workdir(stack, recipe, options, host, flavour, extras)
