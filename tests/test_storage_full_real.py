@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -251,3 +252,105 @@ def test_a_commit_that_does_not_fit_names_the_storage(full: Builder) -> None:
     assert_failed_cleanly(full, done, before, previous)
     assert "buildah commit" in done.stderr, done.stderr[-2000:]
     assert_next_build_works(full, previous)
+
+
+# A commit that fails half way: buildah 1.28 stored the image, then could save neither its
+# manifest nor the image's removal (seen at the edge of a full disk: 'saving manifest for
+# image ...: write .../overlay-images/.tmp-images.json...: no space left on device'). Made here
+# for certain: the real commit, then its image left as such a commit leaves it (no name, no
+# manifest), the error as buildah prints it.
+HALF_WRITTEN = """\
+import base64, json, os, subprocess, sys
+from pathlib import Path
+
+REAL, GRAPH = {real!r}, Path({graph!r})
+
+
+def strip(image):
+    records = GRAPH / "overlay-images" / "images.json"
+    entries = json.loads(records.read_text())
+    for entry in entries:
+        if entry["id"] == image:
+            for key in ("names", "names-history", "digest", "digests"):
+                entry.pop(key, None)
+            entry["big-data-names"] = [
+                n for n in entry.get("big-data-names", []) if not n.startswith("manifest")
+            ]
+            for key in ("big-data-sizes", "big-data-digests"):
+                entry[key] = {{
+                    k: v for k, v in entry.get(key, {{}}).items() if not k.startswith("manifest")
+                }}
+    records.write_text(json.dumps(entries))
+    for path in (GRAPH / "overlay-images" / image).iterdir():
+        name = base64.b64decode(path.name[1:]).decode() if path.name[:1] == "=" else path.name
+        if name.startswith("manifest"):
+            path.unlink()
+
+
+if sys.argv[1:2] == ["--strip"]:
+    strip(sys.argv[2])
+    sys.exit(0)
+if "commit" in sys.argv[1:]:
+    subprocess.run([REAL, *sys.argv[1:]], check=True)
+    iidfile = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--iidfile="))
+    image = Path(iidfile).read_text().strip().removeprefix("sha256:")
+    os.unlink(iidfile)
+    strip(image)
+    sys.stderr.write(
+        f'Error: committing the finished image: saving manifest for image "{{image}}": write '
+        f"{{GRAPH}}/overlay-images/.tmp-images.json1: no space left on device\\n"
+    )
+    sys.exit(125)
+os.execv(REAL, [REAL, *sys.argv[1:]])
+"""
+
+
+def half_writing_buildah(builder: Builder) -> tuple[dict[str, str], Path]:
+    """An environment whose buildah commits half way, and that buildah (``--strip ID``)."""
+    real = shutil.which("buildah")
+    assert real is not None
+    bindir = builder.tmp_path / "fakebin"
+    bindir.mkdir()
+    script = bindir / "buildah"
+    script.write_text(
+        f"#!{sys.executable}\n" + HALF_WRITTEN.format(real=real, graph=str(graph_of(builder)))
+    )
+    script.chmod(0o755)
+    return dict(builder.env, PATH=f"{bindir}:{builder.env['PATH']}"), script
+
+
+def test_a_commit_that_fails_half_way_leaves_no_image(full: Builder) -> None:
+    previous = small_build(full, "before")
+    before = images(full)
+    env, _ = half_writing_buildah(full)
+    saved, full.env = full.env, env
+    try:
+        done = full.cli(full.recipe("small.py", SMALL.replace("a\\n", "half\\n")))
+    finally:
+        full.env = saved
+    assert_failed_cleanly(full, done, before, previous)
+    assert_next_build_works(full, previous)
+
+
+def test_gc_removes_a_half_written_image_and_still_the_unused_ones(full: Builder) -> None:
+    """Left by a build killed after such a commit: it fails every batch inspect, which kept gc
+    from removing any unused image."""
+    first = small_build(full, "first")
+    small_build(full, "second")  # the first is now unused: no name
+    container = full.tool("buildah", "from", "--pull=never", TAG).strip()
+    try:
+        half = full.tool("buildah", "commit", "--quiet", container).strip()
+    finally:
+        full.tool("buildah", "rm", container)
+    _, script = half_writing_buildah(full)
+    sh(script, "--strip", half.removeprefix("sha256:"))
+    ids = [i.removeprefix("sha256:") for i, _names in images(full)]
+    assert half.removeprefix("sha256:") in ids and first in ids
+
+    done = full.cli("gc", repo=False, releasever=None)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    ids = [i.removeprefix("sha256:") for i, _names in images(full)]
+    assert half.removeprefix("sha256:") not in ids, done.stdout
+    assert first not in ids, done.stdout
+    assert f"removed half-written image {half.removeprefix('sha256:')[:12]}" in done.stdout

@@ -42,7 +42,7 @@ from buildahpy.plan.labels import (
 )
 from buildahpy.plan.packages import RELEASE_FILES
 from buildahpy.plan.plan import Options, Plan, make_plan
-from buildahpy.privilege import gc
+from buildahpy.privilege import gc, images
 from buildahpy.unwind import UnwindStack
 
 
@@ -352,6 +352,7 @@ def commit_image(ctx: Context) -> None:
         iidfile = Path(ctx.plan.workdir) / "iid"
         pending = gc.pending_name(ctx.container)
         ctx.stack.callback(release_pending, ctx, pending)
+        ctx.stack.callback(drop_half_written, ctx, buildah.half_written())
         assert ctx.timestamp is not None
         ctx.image_id = buildah.commit(
             ctx.container,
@@ -374,6 +375,13 @@ def release_pending(ctx: Context, pending: str) -> None:
     except CommandError:
         if buildah.image_id(pending) is not None:
             raise
+
+
+def drop_half_written(ctx: Context, old: list[str]) -> None:
+    """A commit that failed half way (a full disk) can leave an image with no name and no
+    manifest that no pending name finds (privilege/images.py): remove the one it made."""
+    if not ctx.image_id:
+        images.drop_half_written(old)
 
 
 def measure_image(ctx: Context) -> int:
