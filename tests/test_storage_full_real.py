@@ -256,9 +256,10 @@ def test_a_commit_that_does_not_fit_names_the_storage(full: Builder) -> None:
 
 # A commit that fails half way: buildah 1.28 stored the image, then could save neither its
 # manifest nor the image's removal (seen at the edge of a full disk: 'saving manifest for
-# image ...: write .../overlay-images/.tmp-images.json...: no space left on device'). Made here
-# for certain: the real commit, then its image left as such a commit leaves it (no name, no
-# manifest), the error as buildah prints it.
+# image ...: write .../overlay-images/.tmp-images.json...: no space left on device'), nor
+# remove it while the working container held the space. Made here for certain: the real
+# commit, then its image left as such a commit leaves it (no name, no manifest), the errors
+# as buildah prints them.
 HALF_WRITTEN = """\
 import base64, json, os, subprocess, sys
 from pathlib import Path
@@ -287,18 +288,24 @@ def strip(image):
             path.unlink()
 
 
+FULL = f"write {{GRAPH}}/overlay-images/.tmp-images.json1: no space left on device"
+HALF = GRAPH.parent / "half-written"
 if sys.argv[1:2] == ["--strip"]:
     strip(sys.argv[2])
     sys.exit(0)
+if sys.argv[1:2] == ["rmi"] and HALF.exists() and HALF.read_text() in sys.argv:
+    containers = subprocess.run([REAL, "containers", "-q"], capture_output=True, text=True)
+    if containers.stdout.strip():
+        sys.exit(f"Error: {{FULL}}")
 if "commit" in sys.argv[1:]:
     subprocess.run([REAL, *sys.argv[1:]], check=True)
     iidfile = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--iidfile="))
     image = Path(iidfile).read_text().strip().removeprefix("sha256:")
     os.unlink(iidfile)
     strip(image)
+    HALF.write_text(image)
     sys.stderr.write(
-        f'Error: committing the finished image: saving manifest for image "{{image}}": write '
-        f"{{GRAPH}}/overlay-images/.tmp-images.json1: no space left on device\\n"
+        f'Error: committing the finished image: saving manifest for image "{{image}}": {{FULL}}\\n'
     )
     sys.exit(125)
 os.execv(REAL, [REAL, *sys.argv[1:]])

@@ -27,7 +27,7 @@ from buildahpy.build.engine import LiveEngine, check_host_paths
 from buildahpy.build.release import add_release_package
 from buildahpy.build.sbom_image import write_sbom_in_image, write_sboms
 from buildahpy.errors import BuildahpyError, BuildError, CommandError
-from buildahpy.host import buildah, cache, dnf, rpmdb
+from buildahpy.host import buildah, cache, dnf, rpmdb, space
 from buildahpy.host import workdir as workdir_mod
 from buildahpy.host.rootfs import RootFS
 from buildahpy.log import get_logger, plural, recipe_context, step
@@ -148,17 +148,32 @@ def claim_name(setup: Setup) -> None:
 
 def create_container(setup: Setup) -> None:
     with step("create container"):
+        # undone last: a commit that failed half way on a full disk leaves an image with no
+        # name and no manifest (privilege/images.py), removable once the container's layer
+        # has given the space back
+        setup.stack.enter_context(images.removing_half_written())
         buildah.create(setup.container, setup.plan.base_image, platform_of(setup.plan))
         setup.stack.callback(buildah.remove, setup.container)
 
 
 def mount_rootfs(setup: Setup) -> RootFS:
     mountpoint = buildah.mount(setup.container)
-    setup.stack.callback(buildah.umount, setup.container)
+    setup.stack.callback(unmount_rootfs, setup.container)
     root = RootFS(Path(mountpoint))
     setup.stack.callback(root.close)
     get_logger().debug("mounted", container=setup.container, mountpoint=mountpoint)
     return root
+
+
+def unmount_rootfs(container: str) -> None:
+    """On a full disk ``buildah umount`` cannot save the container's state and fails; the
+    container's removal, the next undo, unmounts it all the same."""
+    try:
+        buildah.umount(container)
+    except CommandError as error:
+        if not space.NO_SPACE.search(error.stderr):
+            raise
+        get_logger().debug("unmount left to buildah rm", container=container, error=str(error))
 
 
 def check_base(setup: Setup, root: RootFS) -> None:
@@ -352,7 +367,6 @@ def commit_image(ctx: Context) -> None:
         iidfile = Path(ctx.plan.workdir) / "iid"
         pending = gc.pending_name(ctx.container)
         ctx.stack.callback(release_pending, ctx, pending)
-        ctx.stack.callback(drop_half_written, ctx, buildah.half_written())
         assert ctx.timestamp is not None
         ctx.image_id = buildah.commit(
             ctx.container,
@@ -375,13 +389,6 @@ def release_pending(ctx: Context, pending: str) -> None:
     except CommandError:
         if buildah.image_id(pending) is not None:
             raise
-
-
-def drop_half_written(ctx: Context, old: list[str]) -> None:
-    """A commit that failed half way (a full disk) can leave an image with no name and no
-    manifest that no pending name finds (privilege/images.py): remove the one it made."""
-    if not ctx.image_id:
-        images.drop_half_written(old)
 
 
 def measure_image(ctx: Context) -> int:

@@ -16,16 +16,17 @@ refuses an image a container uses; that one is kept and said so.
 A commit that fails half way (a full disk: containers-storage stored the image but neither its
 manifest nor, when it tried to undo, the image's removal) leaves a nameless image without a
 manifest. Nothing can inspect, run or push it (podman asks for its removal), and it may hold a
-layer as big as the image: the build whose commit failed removes it, and gc removes any such
-image that is still without a manifest a moment later (a commit under way stores its manifest
-milliseconds after the image), whoever made it.
+layer as big as the image. The build whose commit failed removes it, once its container has
+given back the space that the removal needs; gc removes any such image that is still without a
+manifest a moment later (a commit under way stores its manifest milliseconds after the image),
+whoever made it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
-from contextlib import suppress
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager, suppress
 
 import attrs
 
@@ -66,6 +67,18 @@ def drop_half_written(old: Collection[str] = ()) -> list[str]:
         buildah.remove_image(*found)
         get_logger().info("removed half-written image", images=" ".join(i[:12] for i in found))
     return found
+
+
+@contextmanager
+def removing_half_written() -> Iterator[None]:
+    """Around a build: when it fails, remove the half-written images that appeared meanwhile
+    (its commit's, or another's that failed as well)."""
+    old = buildah.half_written()
+    try:
+        yield
+    except BaseException:
+        drop_half_written(old)
+        raise
 
 
 def unused_images() -> list[tuple[str, int]]:
