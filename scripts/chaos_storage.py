@@ -11,20 +11,16 @@ commit would leave) as leaks, and the loop device left attached after teardown."
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from chaos_lab import Lab, Row, lab
+from chaos_loopfs import attached, ballast, fill_when_written, free, loop_graph, orphan_layers
 
-LAYER_ID = re.compile(r"[0-9a-f]{64}")
-SIZE = 64 << 20  # a few small images and the rootfs of a failed one fit, not much more
 TAG = "localhost/chaos/a"
 SMALL = """\
 from buildahpy import recipe
@@ -51,95 +47,6 @@ def a(image):
 """
 
 
-def sh(*argv: str | Path) -> str:
-    done = subprocess.run([str(a) for a in argv], capture_output=True, text=True, check=True)
-    return done.stdout
-
-
-def free(path: Path) -> int:
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
-
-
-@contextmanager
-def loop_graph(here: Lab) -> Iterator[tuple[Path, str]]:
-    """The lab's graphroot as a fresh ext4 filesystem of SIZE bytes: (graphroot, device).
-    Unmounted and detached afterwards, also on failure."""
-    image, graph = here.base / "graph.img", here.base / "graph"
-    with open(image, "wb") as handle:
-        handle.truncate(SIZE)
-    sh("mkfs.ext4", "-q", "-F", "-m", "0", image)  # -m 0: no blocks only root may use
-    device = sh("losetup", "--find", "--show", image).strip()
-    try:
-        graph.mkdir(exist_ok=True)
-        sh("mount", device, graph)
-        yield graph, device
-    finally:
-        for argv in (["buildah", "rm", "--all"], ["buildah", "rmi", "--all", "--force"]):
-            subprocess.run(argv, env=here.env, capture_output=True, check=False, timeout=120)
-        subprocess.run(["umount", "-R", str(graph)], capture_output=True, check=False)
-        if str(graph) in Path("/proc/mounts").read_text():
-            subprocess.run(["umount", "-R", "-l", str(graph)], capture_output=True, check=False)
-        subprocess.run(["losetup", "-d", device], capture_output=True, check=False)
-        image.unlink(missing_ok=True)
-
-
-def attached(device: str) -> bool:
-    """Whether the loop device is still attached, after waiting up to 10 s: the kernel detaches
-    a device that something still has open once it is closed."""
-    for _ in range(100):
-        if f"{device}:" not in sh("losetup", "-a"):
-            return False
-        time.sleep(0.1)
-    return True
-
-
-@contextmanager
-def ballast(graph: Path, leave: int) -> Iterator[None]:
-    """A file taking all but ``leave`` bytes of the filesystem, while the fault runs."""
-    path = graph / "ballast"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.posix_fallocate(fd, 0, max(free(graph) - leave, 1))
-    finally:
-        os.close(fd)
-    try:
-        yield
-    finally:
-        path.unlink()
-
-
-@contextmanager
-def fill_when_written(graph: Path, after: int = 1 << 20) -> Iterator[threading.Event]:
-    """Another writer taking all the free space once the build has written ``after`` bytes to
-    the storage: the disk fills while dnf's transaction unpacks."""
-    path, stop, filled = graph / "ballast", threading.Event(), threading.Event()
-    start = free(graph)
-
-    def watch() -> None:
-        while not stop.is_set():
-            now = free(graph)
-            if start - now > after:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with suppress(OSError):
-                    os.posix_fallocate(fd, 0, now)
-                with suppress(OSError):  # what was freed meanwhile, as far as it goes
-                    os.posix_fallocate(fd, 0, now + free(graph))
-                os.close(fd)
-                filled.set()
-                return
-            time.sleep(0.002)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        yield filled
-    finally:
-        stop.set()
-        thread.join()
-        path.unlink(missing_ok=True)
-
-
 def images(here: Lab) -> list[tuple[str, tuple[str, ...]]]:
     out = here.tool("buildah", "images", "--all", "--json", "--no-trunc")
     return sorted((e["id"], tuple(sorted(e.get("names") or ()))) for e in json.loads(out or "[]"))
@@ -154,40 +61,6 @@ def tag_id(here: Lab) -> str:
         check=False,
     )
     return done.stdout.strip()
-
-
-def _records(path: Path) -> list[dict[str, object]]:
-    if not path.exists():
-        return []
-    entries: list[dict[str, object]] = json.loads(path.read_text() or "[]")
-    return entries
-
-
-def orphan_layers(here: Lab) -> list[str]:
-    """Layers neither an image nor a container is made of, layers marked incomplete, and layer
-    directories containers-storage has no record of: what a half-written commit leaves."""
-    graph, run = here.base / "graph", here.base / "run"
-    records = [graph / "overlay-layers/layers.json", graph / "overlay-layers/volatile-layers.json"]
-    records.append(run / "overlay-layers/volatile-layers.json")  # a transient store's
-    layers = {str(e["id"]): e for path in records for e in _records(path)}
-    tops = [e.get("layer") for e in _records(graph / "overlay-images/images.json")]
-    tops += [e.get("layer") for e in _records(graph / "overlay-containers/containers.json")]
-    used: set[str] = set()
-    for top in tops:
-        while isinstance(top, str) and top in layers and top not in used:
-            used.add(top)
-            top = layers[top].get("parent")  # type: ignore[assignment]
-    found = [f"orphan layer {i[:12]}" for i in layers if i not in used]
-    found += [
-        f"incomplete layer {i[:12]}"
-        for i, e in layers.items()
-        if isinstance(flags := e.get("flags"), dict) and flags.get("incomplete")
-    ]
-    overlay = graph / "overlay"
-    names = [p.name for p in overlay.iterdir()] if overlay.is_dir() else []
-    dirs = {name for name in names if LAYER_ID.fullmatch(name)}
-    found += [f"layer directory {d[:12]} without a record" for d in sorted(dirs - set(layers))]
-    return found
 
 
 def clear_storage_error(stderr: str, graph: Path) -> str:
@@ -274,31 +147,47 @@ def commit_edge(here: Lab, row: Row, graph: Path, counter: list[int], steps: int
 def run_fault(
     here: Lab, row: Row, graph: Path, fault: Fault, counter: list[int]
 ) -> subprocess.CompletedProcess[str]:
-    name = fault.name
+    """The fault, then the audit and the next small build on the same storage."""
     previous, before = tag_id(here), images(here)
     path = here.base / "fault.py"
     path.write_text(fault.recipe(graph))
-    with fault.filling(graph):
+    with fault.filling(graph) as filled:
         done = here.cli(path)
-    row.faults += 1
+    if isinstance(filled, threading.Event) and not filled.is_set():
+        row.notes.append(f"{fault.name}: the build was over before the disk filled (no fault)")
+    else:
+        row.faults += 1
+        judge(here, row, graph, fault, done, (previous, before))
+    here.audit(row)
+    leaks = orphan_layers(here)
+    row.leaks += len(leaks)
+    row.notes += [f"{fault.name}: leaks: {leak}" for leak in leaks]
+    if not small_build(here, row, counter, f"after {fault.name}"):
+        row.clear -= 1 if row.clear else 0
+    return done
+
+
+def judge(
+    here: Lab,
+    row: Row,
+    graph: Path,
+    fault: Fault,
+    done: subprocess.CompletedProcess[str],
+    was: tuple[str, list[tuple[str, tuple[str, ...]]]],
+) -> None:
+    """Survived (built, where it may fit), a clear error (and nothing changed), or a note."""
+    previous, before = was
     if done.returncode == 0:
         if fault.may_fit and tag_id(here) != previous:
             row.survived += 1  # a complete image, as the audit's damaged tags check
         else:
-            row.notes.append(f"{name}: built although it cannot fit")
+            row.notes.append(f"{fault.name}: built although it cannot fit")
     elif problem := clear_storage_error(done.stderr, graph):
-        row.notes.append(f"{name}: {problem}")
+        row.notes.append(f"{fault.name}: {problem}")
     elif images(here) != before or tag_id(here) != previous:
-        row.notes.append(f"{name}: images changed: {before} -> {images(here)}")
+        row.notes.append(f"{fault.name}: images changed: {before} -> {images(here)}")
     else:
         row.clear += 1
-    here.audit(row)
-    leaks = orphan_layers(here)
-    row.leaks += len(leaks)
-    row.notes += [f"{name}: leaks: {leak}" for leak in leaks]
-    if not small_build(here, row, counter, f"after {name}"):
-        row.clear -= 1 if row.clear else 0
-    return done
 
 
 def small_build(here: Lab, row: Row, counter: list[int], what: str) -> bool:
