@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from buildahpy.api.image import DryEngine
 from buildahpy.api.recipe import note_site
 from buildahpy.api.validate import Owner
-from buildahpy.build import accounts, locked, resync, scrub, suggest, sysusers
+from buildahpy.build import accounts, locked, nospace, resync, scrub, suggest, sysusers
 from buildahpy.build import packages as packages_mod
 from buildahpy.build.context import Context
 from buildahpy.errors import BuildError, CommandError
@@ -63,7 +63,9 @@ class LiveEngine(DryEngine):
             for image_path in made:
                 self._touch(image_path)
         except OSError as exc:
-            raise BuildError(f"{what} {path} in the image: {exc.strerror or exc}") from None
+            cache = self.ctx.extras.cache
+            where = nospace.places(cache.root if cache else None, self.ctx.rootfs.path)
+            raise nospace.explained_write(f"{what} {path} in the image", exc, where) from None
 
     def _touch(self, path: str) -> None:
         """Remember a path the recipe made, and the links on the way to it, as the recipe

@@ -18,7 +18,7 @@ import attrs
 
 from buildahpy.api.image import Image
 from buildahpy.api.recipe import Recipe, failure_in
-from buildahpy.build import bases, locked, provenance, reproducible, scrub, sizes, sysusers
+from buildahpy.build import bases, locked, nospace, provenance, reproducible, scrub, sizes, sysusers
 from buildahpy.build import packages as packages_mod
 from buildahpy.build.budget import check_budget
 from buildahpy.build.checks import check_image
@@ -27,7 +27,7 @@ from buildahpy.build.engine import LiveEngine, check_host_paths
 from buildahpy.build.release import add_release_package
 from buildahpy.build.sbom_image import write_sbom_in_image, write_sboms
 from buildahpy.errors import BuildahpyError, BuildError, CommandError
-from buildahpy.host import buildah, cache, dnf, rpmdb
+from buildahpy.host import buildah, cache, dnf, rpmdb, space
 from buildahpy.host import workdir as workdir_mod
 from buildahpy.host.rootfs import RootFS
 from buildahpy.log import get_logger, plural, recipe_context, step
@@ -42,7 +42,7 @@ from buildahpy.plan.labels import (
 )
 from buildahpy.plan.packages import RELEASE_FILES
 from buildahpy.plan.plan import Options, Plan, make_plan
-from buildahpy.privilege import gc
+from buildahpy.privilege import gc, images
 from buildahpy.unwind import UnwindStack
 
 
@@ -58,6 +58,7 @@ def build(
     with (
         recipe_context(recipe.name),
         UnwindStack() as stack,
+        nospace.explaining(extras.cache.root if extras.cache else None),
         step("build", recipe=recipe.name, tag=recipe.tag),
     ):
         setup = prepare_workdir(stack, recipe, options, host, flavour, extras)
@@ -147,17 +148,32 @@ def claim_name(setup: Setup) -> None:
 
 def create_container(setup: Setup) -> None:
     with step("create container"):
+        # undone last: a commit that failed half way on a full disk leaves an image with no
+        # name and no manifest (privilege/images.py), removable once the container's layer
+        # has given the space back
+        setup.stack.enter_context(images.removing_half_written())
         buildah.create(setup.container, setup.plan.base_image, platform_of(setup.plan))
         setup.stack.callback(buildah.remove, setup.container)
 
 
 def mount_rootfs(setup: Setup) -> RootFS:
     mountpoint = buildah.mount(setup.container)
-    setup.stack.callback(buildah.umount, setup.container)
+    setup.stack.callback(unmount_rootfs, setup.container)
     root = RootFS(Path(mountpoint))
     setup.stack.callback(root.close)
     get_logger().debug("mounted", container=setup.container, mountpoint=mountpoint)
     return root
+
+
+def unmount_rootfs(container: str) -> None:
+    """On a full disk ``buildah umount`` cannot save the container's state and fails; the
+    container's removal, the next undo, unmounts it all the same."""
+    try:
+        buildah.umount(container)
+    except CommandError as error:
+        if not space.NO_SPACE.search(error.stderr):
+            raise
+        get_logger().debug("unmount left to buildah rm", container=container, error=str(error))
 
 
 def check_base(setup: Setup, root: RootFS) -> None:

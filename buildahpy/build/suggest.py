@@ -11,6 +11,7 @@ import re
 from collections.abc import Collection
 from pathlib import Path
 
+from buildahpy.build import nospace
 from buildahpy.errors import CommandError
 from buildahpy.host import dnf, repodata, space
 from buildahpy.host.dnf.base import NOT_FOUND
@@ -49,8 +50,8 @@ def with_suggestions(hint: str, known: Collection[str]) -> str:
 def explained(error: CommandError, plan: Plan, rootfs: RootFS) -> CommandError:
     """``error`` with the nearest names added to its hint when dnf found no such package, or
     naming the full filesystem when dnf ran out of space."""
-    places = [("the dnf cache", plan.cachedir)] if plan.cachedir else []
-    places.append(("the image", str(rootfs.path)))
+    places = [(nospace.CACHE, plan.cachedir)] if plan.cachedir else []
+    places.append(nospace.image_place(rootfs.path))
     if full := space.no_space_hint(f"{error.stdout}\n{error.stderr}", places):
         return CommandError(
             error.argv, error.returncode, error.stderr, hint=full, stdout=error.stdout

@@ -321,6 +321,17 @@ def images() -> list[tuple[str, tuple[str, ...]]]:
     ]
 
 
+def half_written() -> list[str]:
+    """Full ids of the images with no name and no manifest (``buildah images`` shows no
+    digest): what a commit that failed half way leaves."""
+    out = run(["buildah", "images", "--all", "--json", "--no-trunc"], quiet=True).stdout
+    return [
+        str(entry["id"]).removeprefix("sha256:")
+        for entry in json.loads(out or "null") or []
+        if not entry.get("names") and not entry.get("digest")
+    ]
+
+
 def image_names() -> list[str]:
     """Every name of every local image, in one call."""
     out = run(["buildah", "images", "--all", "--json"], quiet=True).stdout
