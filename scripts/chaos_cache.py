@@ -181,15 +181,7 @@ def run_kill(here: Lab, row: Row, rng: random.Random, count: int, making: float)
         subprocess.run(["rm", "-rf", str(here.cache)], check=True)
         delay = rng.uniform(0.0, making * 0.9)
         args = [str(here.recipes), "--only", "a", "--rebuild"]
-        proc = subprocess.Popen(
-            here.argv(*args),
-            env=here.env,
-            cwd=ROOT,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        proc = here.start(*args)
         staging = _wait_for_staging(here, proc)
         time.sleep(delay)
         staging = staging and any(here.cache.glob("*/tmp/meta-*"))

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import chaos_phases
 import chaos_registry
-from chaos_lab import ROOT, Lab, Row, kill_session, lab, must
+from chaos_lab import Lab, Row, kill_session, lab, must
 from latency_mirror import Mirror
 
 RECIPES = """\
@@ -173,15 +173,7 @@ def _kill_one(here: Lab, kind: Kind, serial: int, *, cold: bool, delay: float) -
     before = {ref: chaos_registry.digest(ref) for ref in kind.refs}
     log = here.base / "kill.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(
-            here.argv(*kind.args, *VERBOSE),
-            env=here.env,
-            cwd=ROOT,
-            text=True,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
+        proc = here.start(*kind.args, *VERBOSE, out=out)
         try:
             proc.wait(timeout=delay)
         except subprocess.TimeoutExpired:

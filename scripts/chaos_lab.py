@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 # the Python running this script when it has buildahpy (a test, a lane's own .venv), else the
@@ -109,9 +110,22 @@ class Lab:
             check=False,
         )
 
-    def gc(self) -> None:
+    def start(self, *args: str | Path, out: IO[str] | None = None) -> subprocess.Popen[str]:
+        """A job of the CLI in a session of its own (kill_session kills all of it); its
+        output piped, or into ``out``."""
+        return subprocess.Popen(
+            self.argv(*args),
+            env=self.env,
+            cwd=ROOT,
+            text=True,
+            stdout=out or subprocess.PIPE,
+            stderr=out or subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    def gc(self) -> subprocess.CompletedProcess[str]:
         python = str(PYTHON if PYTHON.exists() else sys.executable)
-        subprocess.run(
+        return subprocess.run(
             [python, "-m", "buildahpy", "gc"],
             env=self.env,
             cwd=ROOT,

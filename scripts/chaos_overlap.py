@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from chaos_lab import ROOT, Lab, Row, kill_session, lab
+from chaos_lab import Lab, Row, kill_session, lab
 
 SLOW = """\
 import time
@@ -54,18 +54,6 @@ def shared(image):
 ID = re.compile(r"^\S+\s+(localhost/chaos/\S+)\s+(?:built|up-to-date)\s+\S+\s+([0-9a-f]{12})\s")
 
 
-def start(here: Lab, *args: str | Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        here.argv(*args),
-        env=here.env,
-        cwd=ROOT,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-
-
 def claimed(here: Lab, proc: subprocess.Popen[str], tag: str, seconds: float = 60) -> bool:
     """Wait until ``proc`` holds the lock of ``tag`` (its lock file names it)."""
     deadline = time.monotonic() + seconds
@@ -100,9 +88,9 @@ def wrong_tags(here: Lab, reported: set[tuple[str, str]]) -> list[str]:
 def pair(here: Lab, row: Row, name: str, first: list[str | Path], second: list[str | Path]) -> None:
     """Two runs, the second started once the first holds the slow base's tag."""
     row.faults += 1
-    one = start(here, *first)
+    one = here.start(*first)
     claimed(here, one, "localhost/chaos/base:latest")
-    two = start(here, *second)
+    two = here.start(*second)
     outs = [proc.communicate(timeout=300) for proc in (one, two)]
     judge(here, row, name, [one.returncode, two.returncode], outs)
 
@@ -127,24 +115,12 @@ def judge(
     here.audit(row)
 
 
-def gc(here: Lab) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [here.argv()[0], "-m", "buildahpy", "gc"],
-        env=here.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def gc_during(here: Lab, row: Row, recipes: Path) -> None:
     row.faults += 1
-    run = start(here, recipes, "--jobs", "2", "--rebuild")
+    run = here.start(recipes, "--jobs", "2", "--rebuild")
     claimed(here, run, "localhost/chaos/base:latest")
     time.sleep(0.5)  # its working container exists now
-    during = gc(here)
+    during = here.gc()
     out = run.communicate(timeout=300)
     kept = "a build is running" in during.stdout and "kept buildahpy-" in during.stdout
     if not kept:
@@ -158,9 +134,9 @@ def killed_under_a_waiter(here: Lab, row: Row, rng: random.Random) -> None:
     slow, fast = here.base / "slow60.py", here.base / "fast.py"
     slow.write_text(SLOW.format(seconds=60))
     fast.write_text(SLOW.format(seconds=0))
-    one = start(here, slow, "--jobs", "2", "--rebuild")
+    one = here.start(slow, "--jobs", "2", "--rebuild")
     claimed(here, one, "localhost/chaos/base:latest")
-    two = start(here, fast, "--jobs", "2")
+    two = here.start(fast, "--jobs", "2")
     out: list[str] = []
     err: list[str] = []
     readers = [
