@@ -176,29 +176,39 @@ def _wait_for_staging(here: Lab, proc: subprocess.Popen[str]) -> bool:
 
 def run_kill(here: Lab, row: Row, rng: random.Random, count: int, making: float) -> None:
     """The first build of a run, on an empty cache, killed while its snapshot is being made:
-    ``making`` seconds from its staging's appearance, a kill's moment drawn within 90% of it."""
+    ``making`` seconds from its staging's appearance, a kill's moment drawn within 90% of it.
+    A kill that missed the window (the snapshot was made already) counts as no fault and is
+    tried again, up to 3 times."""
     for _ in range(count):
-        subprocess.run(["rm", "-rf", str(here.cache)], check=True)
-        delay = rng.uniform(0.0, making * 0.9)
-        args = [str(here.recipes), "--only", "a", "--rebuild"]
-        proc = here.start(*args)
-        staging = _wait_for_staging(here, proc)
-        time.sleep(delay)
-        staging = staging and any(here.cache.glob("*/tmp/meta-*"))
-        row.faults += 1 if staging and proc.poll() is None else 0
-        kill_session(proc)
-        if not staging:
-            row.notes.append(f"killed {delay:.2f} s in, when no snapshot was being made")
-        half = [p for p in here.cache.glob("*/meta/*") if not any(p.rglob("repomd.xml"))]
-        here.audit(row)
-        row.cache += len(half)
-        row.notes += [f"half snapshot published: {p}" for p in half]
-        after = here.cli(*args)
-        if after.returncode == 0:
-            row.survived += 1 if proc.returncode != 0 else 0
-        else:
-            row.notes.append(f"next build failed: {after.stderr.strip()[-300:]}")
-        here.audit(row)
+        for _attempt in range(3):
+            if kill_once(here, row, rng.uniform(0.0, making * 0.9)):
+                break
+
+
+def kill_once(here: Lab, row: Row, delay: float) -> bool:
+    """One kill ``delay`` s after the staging appeared, its audit and the next build; whether
+    the kill fell while the snapshot was being made."""
+    subprocess.run(["rm", "-rf", str(here.cache)], check=True)
+    args = [str(here.recipes), "--only", "a", "--rebuild"]
+    proc = here.start(*args)
+    staging = _wait_for_staging(here, proc)
+    time.sleep(delay)
+    injected = staging and any(here.cache.glob("*/tmp/meta-*")) and proc.poll() is None
+    row.faults += 1 if injected else 0
+    kill_session(proc)
+    if not injected:
+        row.notes.append(f"killed {delay:.2f} s in, when no snapshot was being made")
+    half = [p for p in here.cache.glob("*/meta/*") if not any(p.rglob("repomd.xml"))]
+    here.audit(row)
+    row.cache += len(half)
+    row.notes += [f"half snapshot published: {p}" for p in half]
+    after = here.cli(*args)
+    if after.returncode == 0:
+        row.survived += 1 if injected else 0
+    else:
+        row.notes.append(f"next build failed: {after.stderr.strip()[-300:]}")
+    here.audit(row)
+    return injected
 
 
 def run_cache(fixture: Path, rng: random.Random, short: bool) -> list[Row]:
