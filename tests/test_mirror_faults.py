@@ -88,6 +88,10 @@ def test_dnf5_retries_are_librepos_attempt_lines() -> None:
     assert flavour.download_retries(done(DNF5_TABLE, "")) == 0
     # librepo's closing line of a failed download is no attempt of its own
     assert flavour.download_retries(done("", DNF5_TIMED_OUT_STDERR)) == 3
+    # a progress bar's messages are no attempts (seen once on a file:// build)
+    scriptlet = ">>> Running %post scriptlet: busybox-0:1.35.0-1.fc40.x86_64\n>>> [RPM] warning\n"
+    assert flavour.download_retries(done(DNF5_TABLE, scriptlet)) == 0
+    assert flavour.download_retries(done(DNF5_TABLE, scriptlet + DNF5_RETRIED_STDERR)) == 2
 
 
 def test_the_retries_note_on_the_dnf_line() -> None:

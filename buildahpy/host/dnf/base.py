@@ -211,8 +211,14 @@ def download_failure(text: str) -> str | None:
 
 
 def dnf5_attempts(text: str) -> list[str]:
-    """The cause of each failed download attempt librepo reported under dnf5 (``>>>`` lines)."""
-    return [cause for cause in _ATTEMPT.findall(text) if not cause.startswith(_GAVE_UP)]
+    """The cause of each failed download attempt librepo reported under dnf5: a ``>>>`` line
+    naming a URL. dnf5's progress bars print their messages (a scriptlet running, its output)
+    after ``>>>`` too, and now and then on a build that downloaded nothing."""
+    return [
+        cause
+        for cause in _ATTEMPT.findall(text)
+        if "://" in cause and not cause.startswith(_GAVE_UP)
+    ]
 
 
 def dnf4_attempts(text: str) -> int:
