@@ -8,6 +8,7 @@ the working container, and the tag only moves once a complete image exists.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -158,22 +159,27 @@ def create_container(setup: Setup) -> None:
 
 def mount_rootfs(setup: Setup) -> RootFS:
     mountpoint = buildah.mount(setup.container)
-    setup.stack.callback(unmount_rootfs, setup.container)
+    setup.stack.callback(unmount_rootfs, setup.container, Path(mountpoint))
     root = RootFS(Path(mountpoint))
     setup.stack.callback(root.close)
     get_logger().debug("mounted", container=setup.container, mountpoint=mountpoint)
     return root
 
 
-def unmount_rootfs(container: str) -> None:
-    """On a full disk ``buildah umount`` cannot save the container's state and fails; the
-    container's removal, the next undo, unmounts it all the same."""
+def unmount_rootfs(container: str, mountpoint: Path) -> None:
+    """On a full disk ``buildah umount`` cannot save the container's state and fails, and
+    ``buildah rm`` (the next undo) may fail the same way: the rootfs, which goes with the
+    container anyway, is emptied first to give its space back; its removal unmounts it."""
     try:
         buildah.umount(container)
     except CommandError as error:
         if not space.NO_SPACE.search(error.stderr):
             raise
         get_logger().debug("unmount left to buildah rm", container=container, error=str(error))
+        with RootFS(mountpoint) as root:
+            for entry in root.listdir("/"):
+                with contextlib.suppress(OSError):
+                    root.remove(entry)
 
 
 def check_base(setup: Setup, root: RootFS) -> None:
