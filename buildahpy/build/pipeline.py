@@ -167,19 +167,31 @@ def mount_rootfs(setup: Setup) -> RootFS:
 
 
 def unmount_rootfs(container: str, mountpoint: Path) -> None:
-    """On a full disk ``buildah umount`` cannot save the container's state and fails, and
-    ``buildah rm`` (the next undo) may fail the same way: the rootfs, which goes with the
-    container anyway, is emptied first to give its space back; its removal unmounts it."""
+    """The last use of the rootfs. On a full disk buildah can neither save the container's
+    state (``buildah umount`` fails) nor remove it (buildah 1.43's ``rm`` makes a directory
+    first): the rootfs, which goes with the container anyway, is emptied first to give its
+    space back. A failed unmount is left to ``buildah rm``, the next undo, which unmounts."""
+    free = space.free_bytes(str(mountpoint))
+    if free is not None and free < _EMPTY_BELOW:
+        empty_rootfs(mountpoint)
     try:
         buildah.umount(container)
     except CommandError as error:
         if not space.NO_SPACE.search(error.stderr):
             raise
         get_logger().debug("unmount left to buildah rm", container=container, error=str(error))
-        with RootFS(mountpoint) as root:
-            for entry in root.listdir("/"):
-                with contextlib.suppress(OSError):
-                    root.remove(entry)
+        empty_rootfs(mountpoint)
+
+
+_EMPTY_BELOW = 1 << 20  # free bytes under which a finished build's rootfs is emptied
+
+
+def empty_rootfs(mountpoint: Path) -> None:
+    with contextlib.suppress(OSError), RootFS(mountpoint) as root:
+        for entry in root.listdir("/"):
+            with contextlib.suppress(OSError):
+                root.remove(entry)
+    get_logger().debug("emptied the rootfs of a full disk", mountpoint=str(mountpoint))
 
 
 def check_base(setup: Setup, root: RootFS) -> None:
