@@ -155,45 +155,48 @@ def make_snapshot(root: Path, key: str, fill: Callable[[Path], None]) -> Snapsho
 
 def collect_staging(cache: Path) -> list[str]:
     """Remove what killed runs left in every flavour's tmp/: snapshot staging whose maker's
-    lock is free, and snapshots that were being removed."""
+    lock is free (renamed away under that lock, so its maker, if it just made it, sees it gone
+    and makes another), and snapshots that were being removed."""
     removed = []
-    for path in sorted(cache.glob("*/tmp/*")):
-        if path.name.startswith("meta-"):
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # being made
-            finally:
-                os.close(fd)
-        elif path.name.startswith(".new-"):  # killed between mkdtemp and its flock
-            if path.lstat().st_mtime > time.time() - 3600:
-                continue
-        elif not path.name.startswith("old-"):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path.name)
+    for staging in sorted(cache.glob("*/tmp/meta-*")):
+        try:
+            fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            continue  # gone meanwhile: published, or collected by another run
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            doomed = staging.with_name(f"old-{staging.name}-{os.getpid()}")
+            staging.rename(doomed)  # under the lock: its maker, if any, is gone
+        except OSError:
+            continue  # being made (its lock is held), or renamed by another collector
+        finally:
+            os.close(fd)
+        shutil.rmtree(doomed, ignore_errors=True)
+        removed.append(staging.name)
+    for doomed in sorted(cache.glob("*/tmp/old-*")):
+        shutil.rmtree(doomed, ignore_errors=True)  # renamed away: no reader uses it
+        removed.append(doomed.name)
     return removed
 
 
 def _locked_staging(tmp: Path) -> tuple[Path, int]:
-    """A new staging directory and the descriptor holding its flock: it is named ``meta-*``
-    only once locked, and gc removes a ``meta-*`` whose lock is free (a killed maker's),
-    never one being made. The flock(2) is on the inode: the rename keeps it."""
-    new = Path(tempfile.mkdtemp(prefix=".new-", dir=tmp))
-    fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
+    """A new staging directory and the descriptor holding its flock until the snapshot is
+    published (the flock(2) is on the inode: the rename keeps it). gc removes a ``meta-*``
+    whose lock is free; one it took between our mkdir and our lock is made again."""
+    while True:
+        staging = Path(tempfile.mkdtemp(prefix="meta-", dir=tmp))
+        try:
+            fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            continue
         fcntl.flock(fd, fcntl.LOCK_EX)
-        staging = tmp / new.name.replace(".new-", "meta-", 1)
-        new.rename(staging)
-    except BaseException:
+        try:
+            same = os.stat(staging).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return staging, fd
         os.close(fd)
-        shutil.rmtree(new, ignore_errors=True)
-        raise
-    return staging, fd
 
 
 def _drop_packages(cachedir: Path) -> None:
