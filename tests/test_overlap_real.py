@@ -10,13 +10,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Builder
+from tests.conftest import Builder
+from tests.proc_helpers import start_build
 
 pytestmark = pytest.mark.integration
 
@@ -43,20 +43,6 @@ from buildahpy import recipe
 def tool(image):
     image.install("libacl")
 """
-
-
-def start(builder: Builder, *args: str | Path) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "buildahpy", *map(str, args)]
-    argv += ["--repo-file", str(builder.repo_file), "--releasever", "40"]
-    return subprocess.Popen(
-        argv,
-        env=builder.env,
-        cwd=ROOT,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
 
 
 def lock_dir(builder: Builder) -> Path:
@@ -121,9 +107,9 @@ def statuses(table: str) -> dict[str, str]:
 
 def test_the_same_file_twice_builds_each_tag_once(builder: Builder) -> None:
     recipes = builder.recipe("slow.py", SLOW.format(seconds=3))
-    first = start(builder, recipes, "--jobs", "2")
+    first = start_build(builder, recipes, "--jobs", "2")
     wait_until_building(builder, first, "localhost/overlap/base:latest")
-    second = start(builder, recipes, "--jobs", "2")
+    second = start_build(builder, recipes, "--jobs", "2")
     code1, out1, err1 = finish(first)
     code2, out2, err2 = finish(second)
     assert (code1, code2) == (0, 0), err1[-2000:] + err2[-2000:]
@@ -138,9 +124,9 @@ def test_a_base_image_another_run_builds_is_waited_for(builder: Builder) -> None
     slow = builder.recipe("slow.py", SLOW.format(seconds=3))
     other = builder.recipe("other.py", OTHER)
     forget(builder, *(f"localhost/overlap/{name}" for name in ("app", "tool", "base")))
-    first = start(builder, slow, "--jobs", "2")
+    first = start_build(builder, slow, "--jobs", "2")
     wait_until_building(builder, first, "localhost/overlap/base:latest")
-    second = start(builder, other, "--report", builder.tmp_path / "other.json")
+    second = start_build(builder, other, "--report", builder.tmp_path / "other.json")
     code1, _out1, err1 = finish(first)
     code2, out2, err2 = finish(second)
     assert (code1, code2) == (0, 0), err1[-2000:] + err2[-2000:]
@@ -158,10 +144,10 @@ def test_a_base_image_another_run_builds_is_waited_for(builder: Builder) -> None
 
 def test_a_waiter_takes_over_from_a_killed_run(builder: Builder) -> None:
     recipes = builder.recipe("slow.py", SLOW.format(seconds=60))
-    first = start(builder, recipes, "--only", "base", "--rebuild")
+    first = start_build(builder, recipes, "--only", "base", "--rebuild")
     wait_until_building(builder, first, "localhost/overlap/base:latest")
     fast = builder.recipe("fast.py", SLOW.format(seconds=0))  # the same tag, another file
-    second = start(builder, fast, "--only", "base")
+    second = start_build(builder, fast, "--only", "base")
     time.sleep(1.5)  # the second run is waiting now
     kill_session(first.pid)
     first.communicate(timeout=30)
@@ -178,7 +164,7 @@ def test_a_waiter_takes_over_from_a_killed_run(builder: Builder) -> None:
 
 def test_gc_while_a_run_builds_keeps_its_work(builder: Builder) -> None:
     recipes = builder.recipe("slow.py", SLOW.format(seconds=4))
-    run = start(builder, recipes, "--jobs", "2", "--rebuild")
+    run = start_build(builder, recipes, "--jobs", "2", "--rebuild")
     wait_until_building(builder, run, "localhost/overlap/base:latest")
     deadline = time.monotonic() + 60
     while not builder.containers() and time.monotonic() < deadline:
